@@ -1,0 +1,76 @@
+"""Back-end contract (after linopy's solvers.py): a back-end consumes an ArrayModel and returns a
+Result. It declares its capabilities; callers check them instead of guessing."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from solvers.model import ArrayModel
+from solvers.result import Result
+
+
+@dataclass
+class SolveOptions:
+    time_limit: float | None = None  # seconds, wall clock
+    mip_gap: float = 1e-4            # relative gap at which to stop
+    threads: int = 1
+    verbose: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Cuts:
+    """Rows to add: lower <= A @ x <= upper, A over the model's columns."""
+
+    A: sp.csr_matrix
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.A.shape[0])
+
+
+class Separator(Protocol):
+    """Lazy-row oracle. Given a candidate x, return violated rows, or None / empty if none.
+
+    integral=True: x is an integer-feasible candidate; returned rows MUST cut it off (the
+    back-end then rejects x). integral=False: x is a fractional LP point (optional cuts).
+    """
+
+    def __call__(self, x: np.ndarray, integral: bool) -> Cuts | None: ...
+
+
+# Called with each new incumbent (x, objective). Returning True asks the solver to stop.
+IncumbentCallback = Callable[[np.ndarray, float], bool | None]
+
+CAPABILITIES = frozenset(
+    {
+        "lazy_rows",      # accepts a Separator and enforces it during the search
+        "warm_start",     # uses a start solution
+        "incumbents",     # reports incumbents through on_incumbent
+        "continuous",     # handles continuous columns exactly (CP-SAT scales them)
+    }
+)
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+
+    @abstractmethod
+    def solve(
+        self,
+        model: ArrayModel,
+        options: SolveOptions | None = None,
+        *,
+        warm_start: np.ndarray | None = None,
+        separator: Separator | None = None,
+        on_incumbent: IncumbentCallback | None = None,
+    ) -> Result:
+        """Solve; never raise for solver outcomes (infeasible, time limit): report them."""

@@ -1,0 +1,107 @@
+"""`greenbelt check`: verify a plan file against an instance and a scenario.
+
+Only the plan's `plot_id` and `action` columns are trusted; areas, shares and costs are recomputed
+from the instance geometry and attributes. Other columns are cross-checked against that truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from instances.instance import Instance
+from optimizer.kpi import ACTIONS, RuleViolation, TargetCheck, evaluate_targets, rule_violations
+from optimizer.scenario import Scenario
+from optimizer.targets import plot_rules, target_families
+
+
+class PlanFileError(ValueError):
+    """A plan file that cannot be read as a plan for this instance."""
+
+
+@dataclass
+class CheckResult:
+    checks: list[TargetCheck]
+    violations: list[RuleViolation]
+    notes: list[str] = field(default_factory=list)  # e.g. contiguity, column mismatches
+
+    def problems(self) -> list[str]:
+        out = [f"{c.label} ({c.scope}): required {'≥' if c.sense == '>=' else '≤'} "
+               f"{c.required:,.2f} {c.unit}, achieved {c.achieved:,.2f}"
+               for c in self.checks if not c.met]
+        out += [v.describe() for v in self.violations]
+        return out + self.notes
+
+
+def read_plan_actions(path: Path, plot_ids: pd.Series) -> np.ndarray:
+    """Per-plot action codes in the instance's row order; one-line errors for bad files."""
+    if not path.exists():
+        raise PlanFileError(f"{path}: plan file not found")
+    try:
+        table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise PlanFileError(f"{path}: not a readable CSV file: {err}") from None
+    for col in ("plot_id", "action"):
+        if col not in table.columns:
+            raise PlanFileError(f"{path}: missing column '{col}'")
+    action = table["action"].astype(str).str.strip().str.lower()
+    bad = ~action.isin(ACTIONS)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PlanFileError(f"{path}: row {i + 2} (plot_id '{table['plot_id'].iloc[i]}'), field "
+                            f"'action': {table['action'].iloc[i]!r} is not one of "
+                            f"{', '.join(ACTIONS)}")
+    dup = table["plot_id"].duplicated(keep=False)
+    if dup.any():
+        rows = np.flatnonzero(dup.to_numpy())[:2] + 2
+        raise PlanFileError(f"{path}: rows {rows[0]} and {rows[1]}, field 'plot_id': duplicate "
+                            f"plot_id '{table['plot_id'].iloc[rows[0] - 2]}'")
+    pos = pd.Index(plot_ids.astype(str)).get_indexer(table["plot_id"])
+    if (pos < 0).any():
+        i = int(np.flatnonzero(pos < 0)[0])
+        raise PlanFileError(f"{path}: row {i + 2}, field 'plot_id': '{table['plot_id'].iloc[i]}' "
+                            "is not a plot of the instance")
+    if len(table) != len(plot_ids):
+        missing = np.setdiff1d(np.arange(len(plot_ids)), pos)
+        raise PlanFileError(f"{path}: {len(missing)} plot(s) of the instance have no row, "
+                            f"e.g. plot_id '{plot_ids.iloc[missing[0]]}'")
+    codes = np.zeros(len(plot_ids), dtype=np.int8)
+    codes[pos] = pd.Categorical(action, categories=list(ACTIONS)).codes
+    return codes
+
+
+def check_plan_file(inst: Instance, s: Scenario, path: Path) -> CheckResult:
+    actions = read_plan_actions(Path(path), inst.plots["plot_id"])
+    return check_actions(inst, s, actions, Path(path))
+
+
+def check_actions(
+    inst: Instance, s: Scenario, actions: np.ndarray, path: Path | None = None
+) -> CheckResult:
+    rules = plot_rules(inst, s)
+    families, _ = target_families(inst, s, rules)
+    result = CheckResult(evaluate_targets(families, actions),
+                         rule_violations(rules, actions, inst.plots["plot_id"].to_numpy()))
+    if path is not None:
+        result.notes += _cross_check_columns(inst, path)
+    return result
+
+
+def _cross_check_columns(inst: Instance, path: Path) -> list[str]:
+    """Areas written in the plan must agree with the geometry (a stale or edited plan)."""
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
+    if "area_mu" not in table.columns:
+        return []
+    truth = pd.Series(inst.plots["area_mu"].to_numpy(), index=inst.plots["plot_id"].astype(str))
+    stated = pd.to_numeric(table["area_mu"], errors="coerce").to_numpy()
+    true_area = truth.reindex(table["plot_id"]).to_numpy()
+    diff = np.abs(stated - true_area)
+    off = ~(diff <= 1e-2 + 1e-4 * np.abs(stated))
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        return [f"area_mu in the plan differs from the geometry for {off.sum()} plot(s), e.g. "
+                f"plot_id '{table['plot_id'].iloc[i]}': {stated[i]} vs {true_area[i]:.3f}"]
+    return []

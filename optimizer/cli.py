@@ -1,0 +1,213 @@
+"""`greenbelt` command line: generate, solve, check, demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Plan the reduction of construction land in Beijing's green belts.")
+console = Console(stderr=True)
+out_console = Console()
+
+DEFAULT_DISTRICT, DEFAULT_PLOTS, DEFAULT_SEED = "chaoyang", 20_000, 1
+
+
+def fail(message: str, code: int = 1) -> None:
+    """One clear line, no traceback."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
+    """A rich progress bar fed by (step, fraction) callbacks."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(description, total=1.0)
+
+        def update(step: str, fraction: float) -> None:
+            bar.update(task, description=f"{description}: {step}", completed=fraction)
+
+        yield update
+
+
+@contextmanager
+def spinner(description: str) -> Iterator[Callable[[str], None]]:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def say(message: str) -> None:
+            console.print(f"  {message}", highlight=False)
+            bar.update(task, description=message)
+
+        yield say
+
+
+def _load(path: Path):
+    from instances.loader import load_instance
+
+    from instances.errors import InstanceError
+
+    try:
+        with progress_bar(f"loading {path.name}") as update:
+            return load_instance(path, progress=update)
+    except InstanceError as err:
+        fail(str(err))
+
+
+def _scenario(path: Path | None):
+    from optimizer.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as err:
+        fail(str(err))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="GeoPackage to write")],
+    district: Annotated[str, typer.Option(help="district name, e.g. chaoyang")] = DEFAULT_DISTRICT,
+    plots: Annotated[int, typer.Option(help="number of plots (500 to 200,000)")] = DEFAULT_PLOTS,
+    seed: Annotated[int, typer.Option(help="random seed")] = DEFAULT_SEED,
+) -> None:
+    """Generate a synthetic instance on a real district boundary."""
+    from instances.generator import generate as make
+
+    try:
+        with progress_bar(f"generating {district}, {plots:,} plots") as update:
+            path = make(district, plots, seed, out, progress=update)
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"wrote {path}")
+
+
+def target_table(checks, title: str = "targets") -> Table:
+    table = Table(title=title)
+    for col in ("target", "scope", "required", "achieved", "slack", "met"):
+        table.add_column(col, justify="left" if col in ("target", "scope") else "right")
+    for c in checks:
+        if c.share_required is not None:
+            req = f"≥ {c.share_required:.1%}"
+            ach = "nothing vacated" if c.share_achieved is None else f"{c.share_achieved:.1%}"
+        else:
+            sign = "≥" if c.sense == ">=" else "≤"
+            req, ach = f"{sign} {c.required:,.1f} {c.unit}", f"{c.achieved:,.1f}"
+        table.add_row(c.label, c.scope, req, ach, f"{c.slack:,.1f}",
+                      "[green]yes[/]" if c.met else "[red]NO[/]")
+    return table
+
+
+def report(plan) -> None:
+    out_console.print(target_table(plan.checks, f"{plan.instance} / {plan.scenario.name}: "
+                                                f"{plan.status}"))
+    t = plan.totals
+    out_console.print(
+        f"vacated {t.vacated_mu:,.0f} mu in {t.vacated_plots:,} plots "
+        f"(farmland {t.farmland_mu:,.0f} mu, forest {t.forest_mu:,.0f} mu); "
+        f"cost {t.cost_wan:,.0f} 万元; lost output {t.lost_output_wan:,.0f} 万元/year")
+    for f in plan.findings:
+        out_console.print(f"[yellow]cannot be met:[/] {f.message}", highlight=False)
+    for v in plan.violations:
+        out_console.print(f"[red]rule violated:[/] {v.describe()}", highlight=False)
+
+
+@app.command()
+def solve(
+    instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    out: Annotated[Path, typer.Option(help="output folder")],
+    scenario: Annotated[Path | None, typer.Option(help="scenario TOML (default: seed targets)")]
+    = None,
+    backend: Annotated[str | None, typer.Option(help="highs | cbc | cpsat | scip")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="seconds")] = None,
+    elastic: Annotated[bool | None, typer.Option(
+        "--elastic/--no-elastic", help="force elastic mode on/off (default: on when needed)")]
+    = None,
+) -> None:
+    """Solve a scenario and write plan.csv, summary.json, plan.gpkg and map.png."""
+    code = _solve(instance, out, scenario, backend, time_limit, elastic)
+    raise typer.Exit(code)
+
+
+def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None,
+           time_limit: float | None, elastic: bool | None) -> int:
+    from optimizer.export import write_outputs
+    from optimizer.solve import solve_plan
+
+    sc = _scenario(scenario)
+    inst = _load(instance)
+    try:
+        with spinner("solving") as say:
+            plan = solve_plan(inst, sc, backend=backend, time_limit=time_limit, elastic=elastic,
+                              progress=say)
+    except ValueError as err:
+        fail(str(err))
+    with spinner("writing outputs") as say:
+        paths = write_outputs(inst, plan, out)
+    report(plan)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
+    if plan.result is None or not plan.result.has_solution:
+        return 3
+    return 0 if plan.all_met else 2
+
+
+@app.command()
+def check(
+    instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    plan_csv: Annotated[Path, typer.Argument(help="plan.csv written by `greenbelt solve`")],
+    scenario: Annotated[Path | None, typer.Option(help="scenario TOML")] = None,
+) -> None:
+    """Recompute every KPI from the plan and the geometry; exit 1 naming each violated target."""
+    from optimizer.checker import PlanFileError, check_plan_file
+
+    sc = _scenario(scenario)
+    inst = _load(instance)
+    try:
+        result = check_plan_file(inst, sc, plan_csv)
+    except PlanFileError as err:
+        fail(str(err))
+    out_console.print(target_table(result.checks, f"check of {plan_csv}"))
+    for v in result.violations:
+        out_console.print(f"[red]rule violated:[/] {v.describe()}", highlight=False)
+    problems = result.problems()
+    if problems:
+        for p in problems:
+            console.print(f"[bold red]violated:[/] {p}", highlight=False)
+        raise typer.Exit(1)
+    out_console.print("[green]all targets and rules met[/]")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the instance and the plan")]
+    = Path("demo"),
+    district: Annotated[str, typer.Option()] = DEFAULT_DISTRICT,
+    plots: Annotated[int, typer.Option()] = DEFAULT_PLOTS,
+    seed: Annotated[int, typer.Option()] = DEFAULT_SEED,
+) -> None:
+    """The main job: generate the default district instance, solve the seed scenario, check it."""
+    gpkg = out / f"{district}_{plots}_{seed}.gpkg"
+    if not gpkg.exists():
+        generate(out=gpkg, district=district, plots=plots, seed=seed)
+    code = _solve(gpkg, out / "plan", None, None, None, None)
+    console.print(f"map: {out / 'plan' / 'map.png'}")
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="greenbelt")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

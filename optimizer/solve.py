@@ -1,0 +1,117 @@
+"""Solve a scenario on an instance: build, presolve, solve, recompute every KPI from the plan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from instances.instance import Instance
+from optimizer.kpi import (
+    PlanTotals,
+    RuleViolation,
+    TargetCheck,
+    evaluate_targets,
+    plan_totals,
+    rule_violations,
+)
+from optimizer.model import PlanModel, build_model
+from optimizer.presolve import Finding, presolve
+from optimizer.scenario import Scenario
+from solvers import get_backend
+from solvers.base import SolveOptions
+from solvers.result import Result, Termination
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Plan:
+    instance: str
+    scenario: Scenario
+    actions: np.ndarray  # per plot: 0 keep, 1 farmland, 2 forest
+    checks: list[TargetCheck]
+    violations: list[RuleViolation]
+    totals: PlanTotals
+    findings: list[Finding] = field(default_factory=list)
+    result: Result | None = None
+    elastic: bool = False
+    method: str = "mip"
+    timings: dict[str, float] = field(default_factory=dict)
+    blocks: np.ndarray | None = None  # farmland block id per plot (-1: none), with contiguity
+    rounds: list[dict] = field(default_factory=list)  # row-generation log
+
+    @property
+    def all_met(self) -> bool:
+        return all(c.met for c in self.checks) and not self.violations
+
+    @property
+    def status(self) -> str:
+        """One line for planners: why the solver stopped and what that proves."""
+        r = self.result
+        if r is None:
+            return "not solved"
+        if not r.has_solution:
+            return f"no plan found ({r.termination.value})"
+        gap = f"gap {r.gap:.3%}" if r.gap is not None else "gap unknown"
+        if r.termination is Termination.OPTIMAL:
+            return f"optimal within {gap}"
+        return f"feasible plan, not proven optimal ({r.termination.value}, {gap})"
+
+
+def options_for(s: Scenario, time_limit: float | None = None) -> SolveOptions:
+    return SolveOptions(time_limit=time_limit if time_limit is not None else s.solver.time_limit,
+                        mip_gap=s.solver.mip_gap, threads=s.solver.threads, seed=s.solver.seed)
+
+
+def assess(inst: Instance, pm: PlanModel, actions: np.ndarray) -> tuple[
+        list[TargetCheck], list[RuleViolation], PlanTotals]:
+    ids = inst.plots["plot_id"].to_numpy()
+    return (evaluate_targets(pm.families, actions), rule_violations(pm.rules, actions, ids),
+            plan_totals(pm.rules, actions))
+
+
+def solve_plan(
+    inst: Instance,
+    scenario: Scenario,
+    *,
+    backend: str | None = None,
+    time_limit: float | None = None,
+    elastic: bool | None = None,
+    progress: Progress | None = None,
+) -> Plan:
+    """elastic=None: switch elastic mode on by itself when the scenario proves impossible
+    (presolve) or the solver reports it infeasible, so the planner always gets the best plan and a
+    per-target shortfall report."""
+    say = progress or (lambda _msg: None)
+    t0 = time.perf_counter()
+    s = scenario
+    if elastic is not None:
+        s.elastic.enabled = elastic
+    say(f"building the model ({inst.num_plots:,} plots)")
+    pm = build_model(inst, s)
+    findings = presolve(pm, inst.stats, inst.plots["plot_id"].to_numpy())
+    if findings and not s.elastic.enabled and elastic is None:
+        say(f"{len(findings)} target(s) cannot be met; solving in elastic mode")
+        s.elastic.enabled = True
+        pm = build_model(inst, s)
+    build = time.perf_counter() - t0
+    name = backend or s.solver.backend
+    solver = get_backend(name)
+    opts = options_for(s, time_limit)
+    say(f"solving with {name}: {pm.model.num_cols:,} columns, {pm.model.num_rows:,} rows")
+    result = solver.solve(pm.model, opts)
+    if result.termination is Termination.INFEASIBLE and not s.elastic.enabled and elastic is None:
+        say("the solver proved the scenario infeasible; solving in elastic mode")
+        s.elastic.enabled = True
+        pm = build_model(inst, s)
+        result = solver.solve(pm.model, opts)
+    actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
+               else np.zeros(inst.num_plots, dtype=np.int8))
+    checks, violations, totals = assess(inst, pm, actions)
+    timings = {"build_s": build, "solve_s": result.solve_time,
+               "total_s": time.perf_counter() - t0}
+    return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
+                s.elastic.enabled, "mip", timings)

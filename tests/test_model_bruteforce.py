@@ -1,0 +1,137 @@
+"""Every back-end's optimum equals brute-force enumeration of all plans on tiny instances.
+
+The enumeration re-states the rules of domain.md in plain numpy (not through optimizer.targets),
+so it is an independent check of the model compilation and of each back-end.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from optimizer.scenario import Scenario
+from optimizer.solve import solve_plan
+from solvers.result import Termination
+from tests.conftest import grid_instance
+
+BACKENDS = ["highs", "cbc", "cpsat", "scip"]
+THRESHOLD = 12.0  # low-efficiency threshold used in these scenarios
+
+
+def brute_force(inst, s: Scenario):
+    p = inst.plots
+    a = p["area_mu"].to_numpy()
+    pr = p["share_priority"].to_numpy()
+    eff = p["output_wan"].to_numpy() / a
+    cand = np.flatnonzero(p["collective"].to_numpy() & (eff <= THRESHOLD)
+                          & ~p["protected"].to_numpy())
+    farm_ok = p["soil_suitable"].to_numpy() & ~p["polluted"].to_numpy()
+    forest_ok = p["share_farmland_protection_space"].to_numpy() <= 0.05
+    acts = np.array(list(itertools.product((0, 1, 2), repeat=len(cand))), dtype=np.int8)
+    full = np.zeros((len(acts), len(a)), dtype=np.int8)
+    full[:, cand] = acts
+    F, G = (full == 1).astype(float), (full == 2).astype(float)
+    V = F + G
+    t = s.targets
+    rho = t.central_priority_share - t.central_priority_tolerance
+    vac = V @ a
+    ok = (F @ (~farm_ok)) == 0
+    ok &= (G @ (~forest_ok)) == 0
+    ok &= vac >= t.total_reduction_mu - 1e-9
+    ok &= vac >= t.central_reduction_mu - 1e-9
+    ok &= V @ (a * pr) >= rho * vac - 1e-9
+    ok &= V @ (a * pr) >= t.plain_priority_share * vac - 1e-9
+    ok &= 100.0 + F @ (a * pr) >= t.priority_farmland_mu - 1e-9
+    dem = p["demolition_wan_per_mu"].to_numpy() * a
+    cost = F @ (dem + p["reclaim_wan_per_mu"].to_numpy() * a) + G @ (
+        dem + p["afforest_wan_per_mu"].to_numpy() * a)
+    ok &= cost <= s.budget.total_wan + 1e-9
+    if t.conversion_balance:
+        ok &= F @ a >= G @ a - 1e-9
+    obj = s.objective.output_years * (V @ p["output_wan"].to_numpy()) + cost
+    if not ok.any():
+        return None, None
+    best = int(np.argmin(np.where(ok, obj, np.inf)))
+    return float(obj[best]), full[best]
+
+
+def plan_objective(inst, s: Scenario, actions: np.ndarray) -> float:
+    p = inst.plots
+    a = p["area_mu"].to_numpy()
+    f, g = actions == 1, actions == 2
+    dem = p["demolition_wan_per_mu"].to_numpy() * a
+    return float(s.objective.output_years * p["output_wan"].to_numpy()[f | g].sum()
+                 + (dem + p["reclaim_wan_per_mu"].to_numpy() * a)[f].sum()
+                 + (dem + p["afforest_wan_per_mu"].to_numpy() * a)[g].sum())
+
+
+def random_case(seed: int):
+    rng = np.random.default_rng(seed)
+    inst = grid_instance(rng, 3, 3, candidate_share=0.9)
+    a = inst.plots["area_mu"].to_numpy()
+    pr = inst.plots["share_priority"].to_numpy()
+    s = Scenario()
+    s.eligibility.low_efficiency_max_wan_per_mu = THRESHOLD
+    t = s.targets
+    t.total_reduction_mu = float(np.round(rng.uniform(0.15, 0.5) * a.sum(), 2))
+    t.central_reduction_mu = float(np.round(rng.uniform(0.1, 0.4) * a.sum(), 2))
+    t.central_priority_share = float(np.round(rng.uniform(0.4, 0.85), 2))
+    t.plain_priority_share = float(np.round(rng.uniform(0.2, 0.6), 2))
+    t.priority_farmland_mu = float(np.round(100 + rng.uniform(0.05, 0.4) * (a * pr).sum(), 2))
+    t.conversion_balance = bool(rng.random() < 0.5)
+    s.budget.total_wan = float(np.round(rng.uniform(0.3, 0.9) * (a * 130).sum(), 0))
+    s.solver.time_limit = 30
+    s.solver.mip_gap = 0.0
+    return inst, s
+
+
+CASES = list(range(14))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backend_matches_brute_force(backend: str) -> None:
+    outcomes = {"feasible": 0, "infeasible": 0}
+    for seed in CASES:
+        inst, s = random_case(seed)
+        best, _ = brute_force(inst, s)
+        plan = solve_plan(inst, s, backend=backend, elastic=False)
+        if best is None:
+            outcomes["infeasible"] += 1
+            assert plan.result.termination is Termination.INFEASIBLE, (seed, plan.status)
+            assert not plan.result.has_solution
+            continue
+        outcomes["feasible"] += 1
+        assert plan.result.termination is Termination.OPTIMAL, (seed, plan.status)
+        assert plan.all_met, (seed, [c for c in plan.checks if not c.met], plan.violations)
+        got = plan_objective(inst, s, plan.actions)
+        assert got == pytest.approx(best, rel=1e-6, abs=1e-6), (seed, backend)
+    # The random scenarios must exercise both outcomes, or the test proves little.
+    assert outcomes["feasible"] >= 5 and outcomes["infeasible"] >= 1, outcomes
+
+
+def test_targets_bind_in_the_random_cases() -> None:
+    """Each target family is tight (dropping it changes the brute-force optimum) somewhere."""
+    tight: set[str] = set()
+    for seed in CASES:
+        inst, s = random_case(seed)
+        best, _ = brute_force(inst, s)
+        if best is None:
+            continue
+        relax = {
+            "reduction": lambda s: (setattr(s.targets, "total_reduction_mu", 0.0),
+                                    setattr(s.targets, "central_reduction_mu", 0.0)),
+            "share": lambda s: (setattr(s.targets, "central_priority_share", 0.0),
+                                setattr(s.targets, "central_priority_tolerance", 0.0),
+                                setattr(s.targets, "plain_priority_share", 0.0)),
+            "farmland": lambda s: setattr(s.targets, "priority_farmland_mu", 0.0),
+            "budget": lambda s: setattr(s.budget, "total_wan", 1e12),
+        }
+        for name, drop in relax.items():
+            _, s2 = random_case(seed)
+            drop(s2)
+            other, _ = brute_force(inst, s2)
+            if other is not None and other < best - 1e-6:
+                tight.add(name)
+    assert {"reduction", "share", "farmland"} <= tight, tight

@@ -205,6 +205,10 @@ def demo(
     raise typer.Exit(code)
 
 
+# Batch commands (sweep, compare, frontier) register themselves on `app`.
+from optimizer import cli_batch  # noqa: E402,F401
+
+
 def main() -> None:  # pragma: no cover
     app(prog_name="greenbelt")
 

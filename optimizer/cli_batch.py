@@ -1,0 +1,1 @@
+"""Batch commands: sweep, compare, frontier (registered on the main `greenbelt` app)."""

@@ -160,21 +160,28 @@ def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Build and validate a Scenario from parsed TOML. Unknown keys are errors."""
+    try:
+        return _from_dict(data)
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: {err}") from None
+
+
+def _from_dict(data: dict[str, Any]) -> Scenario:
     scenario = Scenario()
     for top, value in data.items():
         if top == "name":
             scenario.name = str(value)
             continue
         if top not in _SECTIONS:
-            raise ScenarioError(f"{source}: unknown section [{top}] "
+            raise ScenarioError(f"unknown section [{top}] "
                                 f"(valid: name, {', '.join(_SECTIONS)})")
         if not isinstance(value, dict):
-            raise ScenarioError(f"{source}: [{top}] must be a table")
+            raise ScenarioError(f"[{top}] must be a table")
         section = getattr(scenario, top)
         valid = {f.name: f for f in fields(section)}
         for key, raw in value.items():
             if key not in valid:
-                raise ScenarioError(f"{source}: unknown key [{top}] {key} "
+                raise ScenarioError(f"unknown key [{top}] {key} "
                                     f"(valid: {', '.join(valid)})")
             default = getattr(section, key)
             if raw is None or (default is None and raw is not None):
@@ -182,10 +189,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scen
             else:
                 coerced = _coerce(top, key, default, raw)
             setattr(section, key, coerced)
-    try:
-        validate(scenario)
-    except ScenarioError as err:
-        raise ScenarioError(f"{source}: {err}") from None
+    validate(scenario)
     return scenario
 
 
@@ -199,7 +203,7 @@ def load_scenario(path: str | Path | None) -> Scenario:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: not valid TOML: {err}") from None
+        raise ScenarioError(f"{path}: not valid TOML: {str(err).splitlines()[0]}") from None
     scenario = scenario_from_dict(data, str(path))
     if "name" not in data:
         scenario.name = path.stem

@@ -73,4 +73,33 @@ class Backend(ABC):
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
     ) -> Result:
-        """Solve; never raise for solver outcomes (infeasible, time limit): report them."""
+        """Solve; never raise for solver outcomes (infeasible, time limit): report them.
+
+        Raises ValueError for a request the back-end cannot honour (see ``check_request``).
+        """
+
+    def check_request(
+        self,
+        model: ArrayModel,
+        *,
+        warm_start: np.ndarray | None = None,
+        separator: Separator | None = None,
+        on_incumbent: IncumbentCallback | None = None,
+    ) -> None:
+        """Raise ValueError for an invalid model or a feature this back-end lacks; a separator or
+        callback silently ignored would give wrong plans, so it is refused instead."""
+        model.validate()
+        wanted = {
+            "lazy_rows": separator is not None,
+            "incumbents": on_incumbent is not None,
+            "warm_start": warm_start is not None,
+        }
+        missing = sorted(c for c, asked in wanted.items() if asked and c not in self.capabilities)
+        if missing:
+            raise ValueError(
+                f"back-end {self.name!r} lacks {missing}; it offers {sorted(self.capabilities)}"
+            )
+        if warm_start is not None and np.shape(warm_start) != (model.num_cols,):
+            raise ValueError(
+                f"warm_start has shape {np.shape(warm_start)}, expected ({model.num_cols},)"
+            )

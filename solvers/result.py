@@ -4,12 +4,12 @@ feasible solution exists. A time limit is never mapped to OPTIMAL."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class Termination(str, Enum):
+class Termination(StrEnum):
     OPTIMAL = "optimal"            # proven within the requested gap
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
@@ -34,3 +34,13 @@ class Result:
     solve_time: float = 0.0          # seconds inside the solver
     message: str = ""
     stats: dict[str, float] = field(default_factory=dict)  # nodes, cuts, rounds, ...
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """The gap every back-end reports: ``|obj - bound| / max(|obj|, 1e-9)``; None unless both
+    exist and are finite (a solver's own gap formula differs between solvers)."""
+    if objective is None or bound is None:
+        return None
+    if not (np.isfinite(objective) and np.isfinite(bound)):
+        return None
+    return abs(objective - bound) / max(abs(objective), 1e-9)

@@ -1,0 +1,178 @@
+"""HiGHS back-end (highspy 1.14): the whole model goes in with one ``passModel`` call on CSC arrays.
+
+Incumbents come from HiGHS's MIP-solution callback; returning True from ``on_incumbent`` raises
+the user interrupt. HiGHS has a lazy-constraint callback type but never invokes it, so this
+back-end refuses a separator: the optimizer generates rows outside (solve, separate, re-solve).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from solvers.base import Backend, IncumbentCallback, Separator, SolveOptions
+from solvers.model import ArrayModel
+from solvers.result import Result, Termination, relative_gap
+
+_last_threads: int | None = None  # HiGHS keeps one global thread pool per process
+
+
+def _status_map() -> dict[Any, Termination]:
+    import highspy
+
+    s = highspy.HighsModelStatus
+    return {
+        s.kOptimal: Termination.OPTIMAL,
+        s.kInfeasible: Termination.INFEASIBLE,
+        s.kUnbounded: Termination.UNBOUNDED,
+        s.kUnboundedOrInfeasible: Termination.INFEASIBLE,
+        s.kTimeLimit: Termination.TIME_LIMIT,
+        s.kIterationLimit: Termination.NODE_LIMIT,
+        s.kSolutionLimit: Termination.NODE_LIMIT,
+        s.kInterrupt: Termination.INTERRUPTED,
+        s.kHighsInterrupt: Termination.INTERRUPTED,
+        s.kObjectiveBound: Termination.OTHER,
+        s.kObjectiveTarget: Termination.OTHER,
+        s.kMemoryLimit: Termination.ERROR,
+        s.kLoadError: Termination.ERROR,
+        s.kModelError: Termination.ERROR,
+        s.kPresolveError: Termination.ERROR,
+        s.kSolveError: Termination.ERROR,
+        s.kPostsolveError: Termination.NUMERICAL,
+        s.kUnknown: Termination.OTHER,
+        s.kNotset: Termination.OTHER,
+        s.kModelEmpty: Termination.OPTIMAL,
+    }
+
+
+class HighsBackend(Backend):
+    name: ClassVar[str] = "highs"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"warm_start", "incumbents", "continuous"})
+
+    def solve(
+        self,
+        model: ArrayModel,
+        options: SolveOptions | None = None,
+        *,
+        warm_start: np.ndarray | None = None,
+        separator: Separator | None = None,
+        on_incumbent: IncumbentCallback | None = None,
+    ) -> Result:
+        import highspy
+
+        global _last_threads
+        self.check_request(
+            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent
+        )
+        opts = options or SolveOptions()
+        t0 = time.perf_counter()
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(opts.verbose))
+        if _last_threads is not None and _last_threads != opts.threads:
+            highspy.Highs.resetGlobalScheduler(True)
+        _last_threads = opts.threads
+        h.setOptionValue("threads", int(opts.threads))
+        h.setOptionValue("random_seed", int(opts.seed))
+        h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
+        if opts.time_limit is not None:
+            h.setOptionValue("time_limit", float(opts.time_limit))
+
+        csc = model.A.tocsc()
+        csc.sort_indices()
+        n, m = model.num_cols, model.num_rows
+        status = h.passModel(
+            n,
+            m,
+            int(csc.nnz),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            float(model.offset),
+            np.ascontiguousarray(model.c, dtype=np.float64),
+            np.ascontiguousarray(model.col_lower, dtype=np.float64),
+            np.ascontiguousarray(model.col_upper, dtype=np.float64),
+            np.ascontiguousarray(model.row_lower, dtype=np.float64),
+            np.ascontiguousarray(model.row_upper, dtype=np.float64),
+            csc.indptr.astype(np.int32),
+            csc.indices.astype(np.int32),
+            csc.data.astype(np.float64),
+            model.integrality.astype(np.int32),  # kContinuous = 0, kInteger = 1
+        )
+        if status == highspy.HighsStatus.kError:
+            return Result(self.name, Termination.ERROR, False, message="passModel failed")
+        if warm_start is not None:
+            h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(warm_start, np.float64))
+
+        stats: dict[str, float] = {"incumbents": 0.0}
+        stop = [False]
+        if on_incumbent is not None:
+            offset = float(model.offset)
+
+            def on_solution(e: Any) -> None:
+                x = np.array(e.data_out.mip_solution, dtype=np.float64, copy=True)[:n]
+                stats["incumbents"] += 1
+                # objective_function_value includes the offset
+                obj = float(e.data_out.objective_function_value)
+                if not np.isfinite(obj):
+                    obj = float(model.c @ x) + offset
+                if on_incumbent(x, obj):
+                    stop[0] = True
+                    e.data_in.user_interrupt = True
+
+            def on_interrupt(e: Any) -> None:
+                if stop[0]:
+                    e.data_in.user_interrupt = True
+
+            h.cbMipImprovingSolution.subscribe(on_solution)
+            h.cbMipInterrupt.subscribe(on_interrupt)
+        build_time = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        h.run()
+        solve_time = time.perf_counter() - t1
+        return self._result(h, model, build_time, solve_time, stats)
+
+    def _result(
+        self,
+        h: Any,
+        model: ArrayModel,
+        build_time: float,
+        solve_time: float,
+        stats: dict[str, float],
+    ) -> Result:
+        import highspy
+
+        status = h.getModelStatus()
+        termination = _status_map().get(status, Termination.OTHER)
+        info = h.getInfo()
+        has_solution = (
+            info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+        )
+        x = None
+        objective = None
+        if has_solution:
+            x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+            objective = model.objective_value(x)
+        if model.integrality.any():
+            bound = float(info.mip_dual_bound)
+            stats["nodes"] = float(info.mip_node_count)
+        else:  # an LP: the dual bound is the optimal objective when optimal
+            bound = objective if termination == Termination.OPTIMAL else None
+        if bound is not None and not np.isfinite(bound):
+            bound = None
+        if termination == Termination.INFEASIBLE:
+            has_solution, x, objective, bound = False, None, None, None
+        return Result(
+            solver=self.name,
+            termination=termination,
+            has_solution=has_solution,
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            x=x,
+            build_time=build_time,
+            solve_time=solve_time,
+            message=h.modelStatusToString(status),
+            stats=stats,
+        )

@@ -1,0 +1,322 @@
+"""SCIP back-end (PySCIPOpt 6.3), the one back-end that adds rows during the search.
+
+Build: one ``addVar`` per column and one linear constraint per row built from a ready term dict.
+PySCIPOpt 6.3 has ``addMatrixVar``/``addMatrixCons`` but no scipy-sparse product (``A @ x`` on a
+MatrixVariable fails) and ``addMatrixVar`` measured slower than the loop; the loop builds a
+100k x 100k, 500k-nonzero model in ~1.5 s, faster than writing MPS and ``readProblem`` (~2.7 s).
+
+Lazy rows: a constraint handler (``_LazyRows``) implements the Separator contract.
+* ``conscheck``: asks ``separator(x, integral=True)`` about a candidate; rows returned => the
+  candidate is rejected (INFEASIBLE) and the rows are queued (check may not add rows).
+* ``consenfolp`` / ``consenfops`` (enforcement priority below integrality, so the LP or pseudo
+  solution seen is integral): rows returned are added as constraints (CONSADDED), which cuts the
+  candidate off; none => FEASIBLE.
+* ``conssepalp``: ``separator(x, integral=False)`` on fractional LP points; violated rows are
+  added as removable constraints.
+Every column is locked both ways (``conslock``) because a lazy row may involve any column with any
+sign; without the locks dual presolve could fix a column against rows it cannot see.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from solvers.base import Backend, Cuts, IncumbentCallback, Separator, SolveOptions
+from solvers.model import ArrayModel
+from solvers.result import Result, Termination, relative_gap
+
+_STATUS = {
+    "optimal": Termination.OPTIMAL,
+    "gaplimit": Termination.OPTIMAL,  # stopped within the requested gap
+    "infeasible": Termination.INFEASIBLE,
+    "unbounded": Termination.UNBOUNDED,
+    "inforunbd": Termination.INFEASIBLE,
+    "timelimit": Termination.TIME_LIMIT,
+    "nodelimit": Termination.NODE_LIMIT,
+    "totalnodelimit": Termination.NODE_LIMIT,
+    "stallnodelimit": Termination.NODE_LIMIT,
+    "sollimit": Termination.NODE_LIMIT,
+    "bestsollimit": Termination.NODE_LIMIT,
+    "restartlimit": Termination.NODE_LIMIT,
+    "memlimit": Termination.ERROR,
+    "userinterrupt": Termination.INTERRUPTED,
+    "terminate": Termination.INTERRUPTED,
+}
+
+_VIOLATION_TOL = 1e-6
+
+
+def _add_rows(scip: Any, terms: list[Any], cuts: Cuts, *, removable: bool) -> int:
+    """Add each row of ``cuts`` as a linear constraint; return how many were added."""
+    from pyscipopt.scip import Expr, ExprCons
+
+    A = sp.csr_matrix(cuts.A)
+    indptr, indices, data = A.indptr.tolist(), A.indices.tolist(), A.data.tolist()
+    lower, upper = np.asarray(cuts.lower, float), np.asarray(cuts.upper, float)
+    for i in range(A.shape[0]):
+        s, e = indptr[i], indptr[i + 1]
+        expr = Expr(dict(zip([terms[j] for j in indices[s:e]], data[s:e], strict=True)))
+        lo = float(lower[i]) if np.isfinite(lower[i]) else None
+        hi = float(upper[i]) if np.isfinite(upper[i]) else None
+        scip.addCons(ExprCons(expr, lhs=lo, rhs=hi), name=f"lazy{i}", removable=removable)
+    return int(A.shape[0])
+
+
+def _violated(cuts: Cuts | None, x: np.ndarray) -> Cuts | None:
+    """The rows of ``cuts`` that x violates (None if none)."""
+    if cuts is None or len(cuts) == 0:
+        return None
+    A = sp.csr_matrix(cuts.A)
+    ax = A @ x
+    lower, upper = np.asarray(cuts.lower, float), np.asarray(cuts.upper, float)
+    scale = np.maximum(1.0, np.abs(ax))
+    bad = (ax < lower - _VIOLATION_TOL * scale) | (ax > upper + _VIOLATION_TOL * scale)
+    if not bad.any():
+        return None
+    return Cuts(A[bad], lower[bad], upper[bad])
+
+
+def _make_handlers(
+    model: ArrayModel,
+    xvars: Any,
+    terms: list[Any],
+    separator: Separator | None,
+    on_incumbent: IncumbentCallback | None,
+    stats: dict[str, float],
+    errors: list[str],
+) -> tuple[Any, Any]:
+    """The lazy-row constraint handler and the incumbent event handler (either may be None)."""
+    from pyscipopt import SCIP_EVENTTYPE, SCIP_RESULT, Conshdlr, Eventhdlr
+
+    def values(scip: Any, sol: Any) -> np.ndarray:
+        return np.asarray(scip.getSolVal(sol, xvars), dtype=np.float64).reshape(-1)
+
+    class LazyRows(Conshdlr):  # type: ignore[misc]
+        pending: list[Cuts] = []
+
+        def _flush(self) -> int:
+            added = 0
+            while self.pending:
+                added += _add_rows(self.model, terms, self.pending.pop(), removable=False)
+            stats["lazy_rows"] += added
+            return added
+
+        def _integral(self, sol: Any) -> tuple[np.ndarray, Cuts | None]:
+            x = model.round_integers(values(self.model, sol))
+            stats["separator_calls_integral"] += 1
+            assert separator is not None
+            return x, separator(x, True)
+
+        def conscheck(
+            self, constraints: Any, solution: Any, checkintegrality: bool, checklprows: bool,
+            printreason: bool, completely: bool,
+        ) -> dict[str, Any]:
+            x, cuts = self._integral(solution)
+            if cuts is None or len(cuts) == 0:
+                return {"result": SCIP_RESULT.FEASIBLE}
+            self.pending.append(cuts)
+            return {"result": SCIP_RESULT.INFEASIBLE}
+
+        def _enforce(self) -> dict[str, Any]:
+            flushed = self._flush()
+            x, cuts = self._integral(None)
+            if cuts is None or len(cuts) == 0:
+                if flushed:
+                    return {"result": SCIP_RESULT.CONSADDED}
+                return {"result": SCIP_RESULT.FEASIBLE}
+            if _violated(cuts, x) is None and not flushed:
+                # the contract says rows returned for an integral x must cut it off;
+                # re-adding rows x satisfies would loop forever, so stop and report
+                errors.append("separator returned rows that do not cut off the candidate")
+                self.model.interruptSolve()
+                return {"result": SCIP_RESULT.INFEASIBLE}
+            stats["lazy_rows"] += _add_rows(self.model, terms, cuts, removable=False)
+            return {"result": SCIP_RESULT.CONSADDED}
+
+        def consenfolp(
+            self, constraints: Any, nusefulconss: int, solinfeasible: bool
+        ) -> dict[str, Any]:
+            return self._enforce()
+
+        def consenfops(
+            self, constraints: Any, nusefulconss: int, solinfeasible: bool, objinfeasible: bool
+        ) -> dict[str, Any]:
+            return self._enforce()
+
+        def conssepalp(self, constraints: Any, nusefulconss: int) -> dict[str, Any]:
+            flushed = self._flush()
+            x = values(self.model, None)
+            stats["separator_calls_fractional"] += 1
+            assert separator is not None
+            cuts = _violated(separator(x, False), x)
+            if cuts is not None:
+                stats["cut_rows"] += _add_rows(self.model, terms, cuts, removable=True)
+            if flushed or cuts is not None:
+                return {"result": SCIP_RESULT.CONSADDED}
+            return {"result": SCIP_RESULT.DIDNOTFIND}
+
+        def conslock(
+            self, constraint: Any, locktype: Any, nlockspos: int, nlocksneg: int
+        ) -> None:
+            both = nlockspos + nlocksneg
+            for var in xvars.flat:
+                self.model.addVarLocksType(var, locktype, both, both)
+
+    class BestSolutions(Eventhdlr):  # type: ignore[misc]
+        stopped = False
+
+        def eventinit(self) -> None:
+            self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+        def eventexit(self) -> None:
+            self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+        def eventexec(self, event: Any) -> None:
+            if self.stopped:
+                return
+            x = model.round_integers(values(self.model, self.model.getBestSol()))
+            stats["incumbents"] += 1
+            assert on_incumbent is not None
+            if on_incumbent(x, model.objective_value(x)):
+                self.stopped = True
+                self.model.interruptSolve()
+
+    lazy = LazyRows() if separator is not None else None
+    if lazy is not None:
+        lazy.pending = []
+    best = BestSolutions() if on_incumbent is not None else None
+    return lazy, best
+
+
+class ScipBackend(Backend):
+    name: ClassVar[str] = "scip"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"lazy_rows", "warm_start", "incumbents", "continuous"}
+    )
+
+    def __init__(self, fractional_freq: int = 1) -> None:
+        # how often (in tree depth) conssepalp runs; -1 = only integral candidates are separated
+        self.fractional_freq = fractional_freq
+
+    def solve(
+        self,
+        model: ArrayModel,
+        options: SolveOptions | None = None,
+        *,
+        warm_start: np.ndarray | None = None,
+        separator: Separator | None = None,
+        on_incumbent: IncumbentCallback | None = None,
+    ) -> Result:
+        import pyscipopt
+        from pyscipopt.scip import Expr, ExprCons, Term
+
+        self.check_request(
+            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent
+        )
+        opts = options or SolveOptions()
+        t0 = time.perf_counter()
+        scip = pyscipopt.Model("greenbelt")
+        if not opts.verbose:
+            scip.hideOutput()
+        scip.setParam("limits/gap", float(opts.mip_gap))
+        scip.setParam("randomization/randomseedshift", int(opts.seed))
+        if opts.time_limit is not None:
+            scip.setParam("limits/time", float(opts.time_limit))
+
+        lo = [None if not np.isfinite(v) else float(v) for v in model.col_lower.tolist()]
+        hi = [None if not np.isfinite(v) else float(v) for v in model.col_upper.tolist()]
+        binary = model.integrality & (model.col_lower >= 0) & (model.col_upper <= 1)
+        vtype = np.where(binary, "B", np.where(model.integrality, "I", "C")).tolist()
+        cost = model.c.tolist()
+        xs = [
+            scip.addVar(name=f"x{j}", vtype=vtype[j], lb=lo[j], ub=hi[j], obj=cost[j])
+            for j in range(model.num_cols)
+        ]
+        if model.offset:
+            scip.addObjoffset(float(model.offset))
+        xvars = np.array(xs, dtype=object).view(pyscipopt.MatrixVariable)
+        terms = [Term(v) for v in xs]
+        A = model.A.tocsr()
+        indptr, indices, data = A.indptr.tolist(), A.indices.tolist(), A.data.tolist()
+        rlo = [None if not np.isfinite(v) else float(v) for v in model.row_lower.tolist()]
+        rhi = [None if not np.isfinite(v) else float(v) for v in model.row_upper.tolist()]
+        for i in range(model.num_rows):
+            if rlo[i] is None and rhi[i] is None:
+                continue
+            s, e = indptr[i], indptr[i + 1]
+            expr = Expr(dict(zip([terms[j] for j in indices[s:e]], data[s:e], strict=True)))
+            scip.addCons(ExprCons(expr, lhs=rlo[i], rhs=rhi[i]), name=f"r{i}")
+
+        stats: dict[str, float] = {
+            "lazy_rows": 0.0,
+            "cut_rows": 0.0,
+            "separator_calls_integral": 0.0,
+            "separator_calls_fractional": 0.0,
+            "incumbents": 0.0,
+        }
+        errors: list[str] = []
+        lazy, best = _make_handlers(model, xvars, terms, separator, on_incumbent, stats, errors)
+        if lazy is not None:
+            scip.includeConshdlr(
+                lazy, "lazy_rows", "rows from the caller's separator",
+                sepapriority=0, enfopriority=-1, chckpriority=-1,
+                sepafreq=self.fractional_freq, propfreq=-1, eagerfreq=-1, maxprerounds=0,
+                delaysepa=False, delayprop=False, needscons=True,
+            )
+            scip.addPyCons(scip.createCons(lazy, "lazy_rows", initial=False, propagate=False))
+        if best is not None:
+            scip.includeEventhdlr(best, "incumbents", "reports new best solutions")
+        if warm_start is not None:
+            sol = scip.createSol()
+            for var, value in zip(xs, np.asarray(warm_start, float).tolist(), strict=True):
+                scip.setSolVal(sol, var, value)
+            stats["warm_start_accepted"] = float(bool(scip.addSol(sol, free=True)))
+        build_time = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        scip.optimize()
+        solve_time = time.perf_counter() - t1
+        return self._result(scip, model, xvars, build_time, solve_time, stats, errors)
+
+    def _result(
+        self,
+        scip: Any,
+        model: ArrayModel,
+        xvars: Any,
+        build_time: float,
+        solve_time: float,
+        stats: dict[str, float],
+        errors: list[str],
+    ) -> Result:
+        status = str(scip.getStatus())
+        termination = _STATUS.get(status, Termination.OTHER)
+        if errors:
+            termination = Termination.ERROR
+        has_solution = scip.getNSols() > 0 and termination != Termination.INFEASIBLE
+        x = objective = bound = None
+        if has_solution:
+            x = model.round_integers(
+                np.asarray(scip.getSolVal(scip.getBestSol(), xvars), float).reshape(-1)
+            )
+            objective = model.objective_value(x)
+        if termination != Termination.INFEASIBLE:
+            raw = float(scip.getDualbound())
+            bound = raw if np.isfinite(raw) and abs(raw) < scip.infinity() else None
+        stats["nodes"] = float(scip.getNNodes())
+        return Result(
+            solver=self.name,
+            termination=termination,
+            has_solution=has_solution,
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            x=x,
+            build_time=build_time,
+            solve_time=solve_time,
+            message="; ".join([status, *errors]),
+            stats=stats,
+        )

@@ -174,7 +174,8 @@ class CbcBackend(Backend):
         if self._path is None:
             import pulp
 
-            self._path = str(pulp.PULP_CBC_CMD().path)
+            # the class attribute: instantiating PULP_CBC_CMD only adds a PuLP 4 deprecation warning
+            self._path = str(pulp.PULP_CBC_CMD.pulp_cbc_path)
         return self._path
 
     def solve(

@@ -27,7 +27,7 @@ def _status_map() -> dict[Any, Termination]:
         s.kOptimal: Termination.OPTIMAL,
         s.kInfeasible: Termination.INFEASIBLE,
         s.kUnbounded: Termination.UNBOUNDED,
-        s.kUnboundedOrInfeasible: Termination.INFEASIBLE,
+        s.kUnboundedOrInfeasible: Termination.OTHER,  # resolved in _result
         s.kTimeLimit: Termination.TIME_LIMIT,
         s.kIterationLimit: Termination.NODE_LIMIT,
         s.kSolutionLimit: Termination.NODE_LIMIT,
@@ -110,6 +110,8 @@ class HighsBackend(Backend):
             offset = float(model.offset)
 
             def on_solution(e: Any) -> None:
+                if stop[0]:  # HiGHS may report more before it sees the interrupt
+                    return
                 x = np.array(e.data_out.mip_solution, dtype=np.float64, copy=True)[:n]
                 stats["incumbents"] += 1
                 # objective_function_value includes the offset
@@ -145,6 +147,8 @@ class HighsBackend(Backend):
 
         status = h.getModelStatus()
         termination = _status_map().get(status, Termination.OTHER)
+        if status == highspy.HighsModelStatus.kUnboundedOrInfeasible and model.is_bounded():
+            termination = Termination.INFEASIBLE  # a bounded model cannot be unbounded
         info = h.getInfo()
         has_solution = (
             info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible

@@ -122,6 +122,10 @@ class ArrayModel:
             row_blocks=dict(self.row_blocks),
         )
 
+    def is_bounded(self) -> bool:
+        """True when every column has finite bounds (then the objective is bounded)."""
+        return bool(np.isfinite(self.col_lower).all() and np.isfinite(self.col_upper).all())
+
     def objective_value(self, x: np.ndarray) -> float:
         """``c @ x + offset``: the objective every back-end reports, whatever it optimised."""
         return float(self.c @ x + self.offset)

@@ -34,7 +34,7 @@ _STATUS = {
     "gaplimit": Termination.OPTIMAL,  # stopped within the requested gap
     "infeasible": Termination.INFEASIBLE,
     "unbounded": Termination.UNBOUNDED,
-    "inforunbd": Termination.INFEASIBLE,
+    "inforunbd": Termination.OTHER,  # resolved in _result
     "timelimit": Termination.TIME_LIMIT,
     "nodelimit": Termination.NODE_LIMIT,
     "totalnodelimit": Termination.NODE_LIMIT,
@@ -294,6 +294,8 @@ class ScipBackend(Backend):
     ) -> Result:
         status = str(scip.getStatus())
         termination = _STATUS.get(status, Termination.OTHER)
+        if status == "inforunbd" and model.is_bounded():
+            termination = Termination.INFEASIBLE  # a bounded model cannot be unbounded
         if errors:
             termination = Termination.ERROR
         has_solution = scip.getNSols() > 0 and termination != Termination.INFEASIBLE

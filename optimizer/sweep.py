@@ -1,0 +1,599 @@
+"""Scenario sweeps: many scenarios on one instance, each solved into its own folder, resumable.
+
+A sweep folder DIR holds
+  DIR/<name-or-index>_<hash8>/  plan.csv, summary.json, plan.gpkg, map.png (as `greenbelt solve`),
+                                scenario.toml (the resolved scenario) and done.json, written LAST;
+                                or error.json when the scenario failed;
+  DIR/comparison.csv            one row per scenario (UTF-8 with BOM), rewritten after each one.
+
+The job key is a sha256 over the instance fingerprint (see `instance_fingerprint`), the resolved
+scenario (every field, defaults filled in) and the solve options. A rerun skips every folder whose
+done.json carries the same key; every file goes through `atomic_path` (temp name + os.replace), so a
+run killed at any moment leaves only complete files and, at worst, unused dot-temp files, which the
+next run of that scenario removes. Failed scenarios are retried on a rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import multiprocessing
+import re
+import sys
+import threading
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from instances.instance import Instance
+from optimizer.export import _clean, atomic_path, write_csv, write_json, write_outputs
+from optimizer.scenario import ScenarioError, scenario_from_dict
+from optimizer.solve import Plan, solve_plan
+
+KEY_VERSION = 1
+FULL_HASH_LIMIT = 64 * 2**20  # files up to this size are hashed whole
+EDGE_BYTES = 2**20  # bigger ones: size + mtime + path + first and last MiB
+OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png", "scenario.toml")
+DONE, ERROR, COMPARISON = "done.json", "error.json", "comparison.csv"
+TIME_COLUMNS = ("build_s", "solve_s", "total_s")
+
+
+class SweepError(ValueError):
+    """Bad sweep input (a grid option, a scenario file): one line for the planner."""
+
+
+# ---------------------------------------------------------------- instance fingerprint and keys
+
+
+def _file_digest(path: Path) -> bytes:
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        if size <= FULL_HASH_LIMIT:
+            for chunk in iter(lambda: fh.read(EDGE_BYTES), b""):
+                h.update(chunk)
+        else:
+            # Hashing a multi-GB city instance per sweep would cost more than a solve; an edit
+            # changes mtime or size, a copy changes the path (a copy only re-solves).
+            st = path.stat()
+            h.update(f"{size}:{st.st_mtime_ns}:{path.resolve()}".encode())
+            h.update(fh.read(EDGE_BYTES))
+            fh.seek(-EDGE_BYTES, 2)
+            h.update(fh.read(EDGE_BYTES))
+    return h.digest()
+
+
+def instance_fingerprint(path: Path) -> str:
+    """sha256 of the instance file's bytes (a Shapefile folder: of every file and its name).
+    Files over 64 MiB: of size, mtime, absolute path and the first and last MiB."""
+    path = Path(path)
+    if not path.exists():
+        raise SweepError(f"{path}: instance not found")
+    h = hashlib.sha256()
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f.relative_to(path).as_posix().encode() + b"\0" + _file_digest(f))
+    else:
+        h.update(_file_digest(path))
+    return h.hexdigest()
+
+
+def job_key(fingerprint: str, scenario: dict[str, Any], options: dict[str, Any]) -> str:
+    blob = json.dumps({"version": KEY_VERSION, "instance": fingerprint, "scenario": scenario,
+                       "options": options}, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- scenario specs (files, grid)
+
+
+@dataclass
+class ScenarioSpec:
+    """A scenario before validation: raw TOML data and where it came from."""
+
+    name: str
+    raw: dict[str, Any]
+    label: str  # folder prefix: the scenario's name, or its index in a grid
+    params: dict[str, Any] = field(default_factory=dict)  # grid parameters (dotted key -> value)
+
+
+GridAxis = tuple[str, list[Any]]
+
+
+def _toml_scalar(token: str) -> Any:
+    token = token.strip()
+    try:
+        return tomllib.loads(f"v = {token}")["v"]
+    except tomllib.TOMLDecodeError:
+        return token  # a bare word such as auto or highs
+
+
+def parse_grid(spec: str) -> GridAxis:
+    """`section.key=v1,v2,...` -> (key, values); values are TOML scalars, bare words strings."""
+    key, sep, values = spec.partition("=")
+    key = key.strip()
+    if not sep or not values.strip() or not key or any(not p for p in key.split(".")):
+        raise SweepError(f"--grid {spec!r}: expected section.key=value1,value2,...")
+    try:
+        parsed = tomllib.loads(f"v = [{values}]")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = [_toml_scalar(t) for t in values.split(",") if t.strip()]
+    if not parsed:
+        raise SweepError(f"--grid {spec!r}: no values")
+    return key, parsed
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    node = data
+    for part in path:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SweepError(f"--grid {dotted}: {part!r} is not a table")
+        node = child
+    node[last] = value
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"{path}: scenario file not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SweepError(f"{path}: not valid TOML: {err}") from None
+
+
+def _solver_overrides(raw: dict[str, Any], backend: str | None, time_limit: float | None) -> None:
+    # Command-line solver choices go into the scenario itself, so scenario.toml reproduces the run.
+    if backend is not None:
+        _set(raw, "solver.backend", backend)
+    if time_limit is not None:
+        _set(raw, "solver.time_limit", time_limit)
+
+
+def specs_from_files(paths: Iterable[Path], backend: str | None = None,
+                     time_limit: float | None = None) -> list[ScenarioSpec]:
+    specs = []
+    for path in paths:
+        raw = read_toml(path)
+        raw.setdefault("name", Path(path).stem)
+        _solver_overrides(raw, backend, time_limit)
+        name = str(raw["name"])
+        specs.append(ScenarioSpec(name, raw, name))
+    return specs
+
+
+def specs_from_grid(axes: list[GridAxis], base: Path | None = None, backend: str | None = None,
+                    time_limit: float | None = None) -> list[ScenarioSpec]:
+    """The cross product of the axes applied to the base scenario (CLI solver options first, so a
+    grid over solver.backend still varies it)."""
+    raw = read_toml(base) if base is not None else {}
+    base_name = str(raw.get("name", Path(base).stem if base is not None else "sweep"))
+    _solver_overrides(raw, backend, time_limit)
+    keys = [k for k, _ in axes]
+    if len(set(keys)) != len(keys):
+        raise SweepError("--grid: the same key is given twice")
+    # Scenario names use the last part of each key where that is unambiguous.
+    short = [k.rsplit(".", 1)[-1] for k in keys]
+    if len(set(short)) != len(short):
+        short = keys
+    specs = []
+    for i, values in enumerate(itertools.product(*(v for _, v in axes))):
+        params = dict(zip(keys, values, strict=True))
+        data = _deep_copy(raw)
+        for k, v in params.items():
+            _set(data, k, v)
+        label = ", ".join(f"{k}={v}" for k, v in zip(short, values, strict=True))
+        data["name"] = f"{base_name} {label}"
+        specs.append(ScenarioSpec(data["name"], data, f"{i:03d}", params))
+    return specs
+
+
+# ---------------------------------------------------------------- jobs
+
+
+@dataclass
+class Job:
+    name: str
+    folder: str  # inside the sweep directory: <label>_<hash8>
+    key: str
+    params: dict[str, Any]
+    scenario: dict[str, Any] | None  # resolved (Scenario.to_dict()); None if invalid
+    error: str | None = None  # why the scenario is invalid
+
+
+@dataclass
+class Sweep:
+    instance: Path
+    fingerprint: str
+    out: Path
+    jobs: list[Job]
+    options: dict[str, Any]  # solve options beyond the scenario (part of the key)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.=-]+", "-", text, flags=re.UNICODE).strip("-.")[:60] or "scenario"
+
+
+def plan_sweep(instance: Path, specs: list[ScenarioSpec], out: Path, *,
+               elastic: bool | None = None) -> Sweep:
+    """Validate every scenario (an invalid one becomes a job that fails) and key every job.
+    Jobs with the same key are the same computation: only the first is kept."""
+    fp = instance_fingerprint(Path(instance))
+    options = {"elastic": elastic}
+    jobs: list[Job] = []
+    seen: set[str] = set()
+    for spec in specs:
+        try:
+            scenario, error = scenario_from_dict(spec.raw, spec.name).to_dict(), None
+        except (ScenarioError, TypeError, ValueError) as err:
+            scenario, error = None, str(err)
+        key = job_key(fp, scenario if scenario is not None else spec.raw, options)
+        if key in seen:
+            continue
+        seen.add(key)
+        jobs.append(Job(spec.name, f"{_slug(spec.label)}_{key[:8]}", key, spec.params, scenario,
+                        error))
+    return Sweep(Path(instance), fp, Path(out), jobs, options)
+
+
+# ---------------------------------------------------------------- scenario.toml
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)  # also inf, -inf, nan: TOML spells them the same
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(v, dict):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()
+                          if x is not None)
+        return "{ " + items + " }" if items else "{}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for scenario dicts (tomli-w is not a dependency): top-level scalars,
+    then one [table] per section, nested tables inline. None (TOML has no null) is left out,
+    which reads back as the default None of every optional scenario field."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
+             if v is not None and not isinstance(v, dict)]
+    for name, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{_toml_key(name)}]"]
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()
+                      if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- one scenario (runs in a worker)
+
+
+@dataclass
+class Task:
+    """Everything a worker needs; picklable for process pools and Dask."""
+
+    instance: str
+    fingerprint: str
+    root: str
+    job: Job
+    options: dict[str, Any]
+
+
+_INSTANCES: dict[tuple[str, str], Instance] = {}
+_LOAD_LOCK = threading.Lock()
+_WRITE_LOCK = threading.Lock()  # pyplot is not thread-safe (Dask workers may run threads)
+
+
+def _instance(path: str, fingerprint: str) -> Instance:
+    """Each worker process loads the instance once per sweep."""
+    with _LOAD_LOCK:
+        inst = _INSTANCES.get((path, fingerprint))
+        if inst is None:
+            from instances.loader import load_instance
+
+            _INSTANCES.clear()
+            inst = _INSTANCES[(path, fingerprint)] = load_instance(path)
+        return inst
+
+
+def plan_row(plan: Plan) -> dict[str, Any]:
+    """The KPI row of one plan: status, solver figures, every target flattened, totals, times.
+    Share targets report the shares (achieved / required), the others the amounts."""
+    r = plan.result
+    if r is None or not r.has_solution:
+        status = "no_plan"
+    else:
+        status = "met" if plan.all_met else "missed"
+    row: dict[str, Any] = {
+        "status": status,
+        "termination": "" if r is None else r.termination.value,
+        "backend": "" if r is None else r.solver,
+        "gap": None if r is None else r.gap,
+        "objective": None if r is None else r.objective,
+        "bound": None if r is None else r.bound,
+        "all_met": plan.all_met,
+        "elastic": plan.elastic,
+    }
+    for c in plan.checks:
+        col = c.key if c.scope == "all" else f"{c.key}[{c.scope}]"
+        shares = c.share_required is not None
+        row[f"{col}.achieved"] = c.share_achieved if shares else c.achieved
+        row[f"{col}.required"] = c.share_required if shares else c.required
+        row[f"{col}.met"] = c.met
+    t = plan.totals
+    row.update(cost_wan=t.cost_wan, lost_output_wan=t.lost_output_wan, vacated_mu=t.vacated_mu,
+               farmland_mu=t.farmland_mu, forest_mu=t.forest_mu, vacated_plots=t.vacated_plots,
+               rule_violations=sum(len(v.plot_ids) for v in plan.violations))
+    row.update({k: plan.timings.get(k) for k in TIME_COLUMNS})
+    return _clean(row)
+
+
+def _record(job: Job, row: dict[str, Any], error: str = "") -> dict[str, Any]:
+    return {"key": job.key, "name": job.name, "folder": job.folder, "params": job.params,
+            "row": row, "error": error}
+
+
+def failure(job: Job, err: BaseException | str) -> dict[str, Any]:
+    if isinstance(err, str | SweepError | ScenarioError):
+        message = str(err)  # already in the planner's words
+    else:
+        message = f"{type(err).__name__}: {err}"
+    rec = _record(job, {"status": "failed"}, message.splitlines()[0] if message else "failed")
+    if isinstance(err, BaseException):
+        rec["traceback"] = "".join(traceback.format_exception(err))
+    return rec
+
+
+def _clear(folder: Path) -> None:
+    """Before (re)solving: drop markers of an earlier attempt and temp files of a killed one."""
+    for name in (DONE, ERROR):
+        (folder / name).unlink(missing_ok=True)
+    for name in (*OUTPUTS, DONE, ERROR):
+        for tmp in folder.glob(f".{name}.*"):
+            tmp.unlink(missing_ok=True)
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Solve one scenario into its folder. Never raises: a failure goes to error.json."""
+    job = task.job
+    folder = Path(task.root) / job.folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _clear(folder)
+        if job.scenario is None:
+            raise SweepError(job.error or "invalid scenario")
+        inst = _instance(task.instance, task.fingerprint)
+        plan = solve_plan(inst, scenario_from_dict(job.scenario, job.name),
+                          elastic=task.options.get("elastic"))
+        with _WRITE_LOCK:
+            write_outputs(inst, plan, folder)
+        with atomic_path(folder / "scenario.toml") as tmp:
+            tmp.write_text(to_toml(job.scenario), encoding="utf-8")
+        record = _record(job, plan_row(plan))
+        write_json(record, folder / DONE)  # last: its presence vouches for the files above
+        return record
+    except Exception as err:  # one failed scenario must not stop the sweep
+        record = failure(job, err)
+        try:
+            write_json(record, folder / ERROR)
+        except OSError:
+            pass
+        return record
+
+
+def prime_instance(sweep: Sweep, inst: Instance) -> None:
+    """Hand an instance already loaded here to in-process runs (workers=1)."""
+    with _LOAD_LOCK:
+        _INSTANCES.clear()
+        _INSTANCES[(str(sweep.instance), sweep.fingerprint)] = inst
+
+
+def pending_jobs(sweep: Sweep) -> list[Job]:
+    """Jobs without a valid done.json of the same key: what a run would solve."""
+    return [j for j in sweep.jobs if read_done(sweep.out / j.folder, j.key) is None]
+
+
+def read_done(folder: Path, key: str) -> dict[str, Any] | None:
+    """The done.json record if it is valid, has this key and every output exists."""
+    try:
+        rec = json.loads((folder / DONE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("key") != key or not isinstance(rec.get("row"), dict):
+        return None
+    if not all((folder / name).is_file() for name in OUTPUTS):
+        return None
+    return rec
+
+
+def _read_error(folder: Path, key: str) -> dict[str, Any] | None:
+    try:
+        rec = json.loads((folder / ERROR).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and rec.get("key") == key else None
+
+
+# ---------------------------------------------------------------- comparison table
+
+HEAD = ["name", "hash", "folder"]
+SOLVER = ["status", "termination", "backend", "gap", "objective", "bound", "all_met", "elastic"]
+TOTALS = ["cost_wan", "lost_output_wan", "vacated_mu", "farmland_mu", "forest_mu",
+          "vacated_plots", "rule_violations", *TIME_COLUMNS, "error"]
+
+
+def comparison_table(sweep: Sweep, records: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per job, in job order; jobs without a record yet are "pending"."""
+    rows = []
+    for job in sweep.jobs:
+        rec = records.get(job.folder)
+        row = rec["row"] if rec else {"status": "pending"}
+        rows.append({"name": job.name, "hash": job.key[:8], "folder": job.folder, **job.params,
+                     **row, "error": rec.get("error", "") if rec else ""})
+    params = list(dict.fromkeys(k for job in sweep.jobs for k in job.params))
+    table = pd.DataFrame(rows)
+    targets = [c for c in table.columns if c not in {*HEAD, *params, *SOLVER, *TOTALS}]
+    order = [c for c in (*HEAD, *params, *SOLVER, *targets, *TOTALS) if c in table.columns]
+    return table.reindex(columns=list(dict.fromkeys(order)))
+
+
+def write_comparison(sweep: Sweep, records: dict[str, dict[str, Any]]) -> Path:
+    path = sweep.out / COMPARISON
+    write_csv(comparison_table(sweep, records), path)
+    return path
+
+
+def collect_records(sweep: Sweep) -> dict[str, dict[str, Any]]:
+    """Records from disk: valid done.json first, else error.json with the same key."""
+    out = {}
+    for job in sweep.jobs:
+        folder = sweep.out / job.folder
+        rec = read_done(folder, job.key) or _read_error(folder, job.key)
+        if rec is not None:
+            out[job.folder] = rec
+    return out
+
+
+# ---------------------------------------------------------------- running a sweep
+
+# progress(record, skipped): after each scenario, reused ones first.
+SweepProgress = Callable[[dict[str, Any], bool], None]
+
+
+@dataclass
+class SweepReport:
+    sweep: Sweep
+    records: dict[str, dict[str, Any]]
+    skipped: list[str]  # folders reused from an earlier run
+    solved: list[str]  # folders solved (or attempted) in this run
+    table: pd.DataFrame
+    comparison: Path
+
+    @property
+    def failed(self) -> list[str]:
+        return [f for f, r in self.records.items() if r["row"].get("status") == "failed"]
+
+
+def default_workers() -> int:
+    return max(1, min(2, multiprocessing.cpu_count()))
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a clean server (fork from a threaded parent can deadlock),
+    # and preloading the solve stack there pays the heavy imports once, not per worker.
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["optimizer.sweep"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _run_local(tasks: list[Task], workers: int,
+               done: Callable[[Task, dict[str, Any]], None]) -> None:
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            done(task, run_task(task))
+        return
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context()) as pool:
+        futures = {pool.submit(run_task, t): t for t in tasks}
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                rec = fut.result()
+            except Exception as err:  # a crashed worker process
+                rec = _failed_outside(task, err)
+            done(task, rec)
+
+
+def _run_dask(tasks: list[Task], address: str,
+              done: Callable[[Task, dict[str, Any]], None]) -> None:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    with Client(address, set_as_default=False) as client:
+        futures = {client.submit(run_task, t, pure=False): t for t in tasks}
+        for fut in dask_completed(list(futures)):
+            task = futures[fut]
+            try:
+                rec = fut.result()
+            except Exception as err:  # a lost worker
+                rec = _failed_outside(task, err)
+            done(task, rec)
+
+
+def _failed_outside(task: Task, err: BaseException) -> dict[str, Any]:
+    """The worker died before it could record the failure: record it here."""
+    rec = failure(task.job, err)
+    try:
+        write_json(rec, Path(task.root) / task.job.folder / ERROR)
+    except OSError:
+        pass
+    return rec
+
+
+def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
+              progress: SweepProgress | None = None) -> SweepReport:
+    """Solve every job not already done (same key) and write comparison.csv.
+
+    workers <= 1: in this process, one after the other; otherwise a local process pool.
+    scheduler: address of a Dask distributed scheduler; its workers must import this package
+    and see the instance file and the output folder at the same paths (shared file system).
+    """
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    for tmp in sweep.out.glob(f".{COMPARISON}.*"):
+        tmp.unlink(missing_ok=True)
+    records: dict[str, dict[str, Any]] = {}
+    skipped, tasks = [], []
+    for job in sweep.jobs:
+        rec = read_done(sweep.out / job.folder, job.key)
+        if rec is not None:
+            records[job.folder] = rec
+            skipped.append(job.folder)
+            if progress:
+                progress(rec, True)
+        else:
+            tasks.append(Task(str(sweep.instance), sweep.fingerprint, str(sweep.out), job,
+                              sweep.options))
+    write_comparison(sweep, records)
+
+    def done(task: Task, rec: dict[str, Any]) -> None:
+        records[task.job.folder] = rec
+        write_comparison(sweep, records)
+        if progress:
+            progress(rec, False)
+
+    if tasks:
+        if scheduler:
+            _run_dask(tasks, scheduler, done)
+        else:
+            _run_local(tasks, workers, done)
+    # The final table is rebuilt from the files, the record of what is actually on disk.
+    final = collect_records(sweep)
+    for folder, rec in records.items():
+        final.setdefault(folder, rec)  # a failure whose error.json could not be written
+    path = write_comparison(sweep, final)
+    return SweepReport(sweep, final, skipped, [t.job.folder for t in tasks],
+                       comparison_table(sweep, final), path)

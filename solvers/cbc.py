@@ -29,12 +29,22 @@ from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
 
-def _emit(fh: TextIO, *columns: np.ndarray | str) -> None:
-    """Write space-separated data lines (each starting with a space, as MPS wants)."""
-    data = {f"f{k}": col for k, col in enumerate(("", *columns))}
-    frame = pd.DataFrame(data)
-    if len(frame):
-        frame.to_csv(fh, sep=" ", header=False, index=False, lineterminator="\n")
+def _emit(fh: TextIO, *fields: np.ndarray | str) -> None:
+    """Write data lines, each starting with a space as MPS wants. String fields are constants;
+    float arrays print as repr (shortest exact form). One %-format over the whole block runs in C,
+    3x faster than DataFrame.to_csv."""
+    arrays = [f for f in fields if not isinstance(f, str)]
+    if not arrays or len(arrays[0]) == 0:
+        return
+    count = len(arrays[0])
+    line = " " + " ".join(
+        f.replace("%", "%%") if isinstance(f, str) else ("%r" if f.dtype.kind == "f" else "%s")
+        for f in fields
+    ) + "\n"
+    values = np.empty(count * len(arrays), dtype=object)
+    for k, arr in enumerate(arrays):
+        values[k :: len(arrays)] = arr.tolist() if arr.dtype.kind == "f" else arr
+    fh.write((line * count) % tuple(values.tolist()))
 
 
 def _names(prefix: str, idx: np.ndarray) -> np.ndarray:
@@ -103,7 +113,7 @@ def write_start(x: np.ndarray, path: str | Path) -> None:
     n = x.shape[0]
     with open(path, "w") as fh:
         fh.write("Stopped on time - objective value 0\n")
-        _emit(fh, np.arange(n).astype(str), _names("x", np.arange(n)), x, "0")
+        _emit(fh, np.arange(n).astype(str), _names("x", np.arange(n)), x.astype(float), "0")
 
 
 def read_solution(path: str | Path, n: int) -> tuple[str, np.ndarray]:
@@ -221,7 +231,7 @@ class CbcBackend(Backend):
                     solve_time=solve_time, message=log[-2000:],
                 )
             header, x = read_solution(sol, n)
-        return self._result(model, log, header, x, build_time, solve_time)
+        return self._result(model, log, header, x, build_time, solve_time, opts.time_limit)
 
     def _result(
         self,
@@ -231,8 +241,18 @@ class CbcBackend(Backend):
         x: np.ndarray,
         build_time: float,
         solve_time: float,
+        time_limit: float | None = None,
     ) -> Result:
         termination = _termination(log, header)
+        if (
+            termination == Termination.INFEASIBLE
+            and time_limit is not None
+            and solve_time >= 0.9 * time_limit
+        ):
+            # CBC 2.10 says "Pre-processing says infeasible" when the time limit interrupts
+            # its preprocessing (seen on a feasible 40k-column model): not a proof
+            termination = Termination.TIME_LIMIT
+            header += " [infeasible claim at the time limit not trusted]"
         # the header says "objective value" only when the file holds a (primal) feasible point
         has_solution = termination != Termination.INFEASIBLE and "objective value" in header
         if has_solution and "no integer solution" in log.lower() and model.integrality.any():

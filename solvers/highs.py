@@ -107,18 +107,14 @@ class HighsBackend(Backend):
         stats: dict[str, float] = {"incumbents": 0.0}
         stop = [False]
         if on_incumbent is not None:
-            offset = float(model.offset)
 
             def on_solution(e: Any) -> None:
                 if stop[0]:  # HiGHS may report more before it sees the interrupt
                     return
                 x = np.array(e.data_out.mip_solution, dtype=np.float64, copy=True)[:n]
                 stats["incumbents"] += 1
-                # objective_function_value includes the offset
-                obj = float(e.data_out.objective_function_value)
-                if not np.isfinite(obj):
-                    obj = float(model.c @ x) + offset
-                if on_incumbent(x, obj):
+                x = model.round_integers(x)
+                if on_incumbent(x, model.objective_value(x)):
                     stop[0] = True
                     e.data_in.user_interrupt = True
 

@@ -535,7 +535,7 @@ def _run_dask(tasks: list[Task], address: str,
 
     with Client(address, set_as_default=False) as client:
         futures = {client.submit(run_task, t, pure=False): t for t in tasks}
-        for fut in dask_completed(list(futures)):
+        for fut in dask_completed(list(futures), loop=client.loop):
             task = futures[fut]
             try:
                 rec = fut.result()

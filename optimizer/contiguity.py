@@ -265,14 +265,14 @@ def presolve_cuts(
     fix[idx[bad[lab]]] = True
     live = ~fix
     small = np.flatnonzero(live & ~graph.root & ~large_enough(graph.area, graph.min_size))
-    # neighbourhoods among live plots only: a fixed neighbour contributes x_u = 0 anyway
-    live_adj = (graph.adj @ sp.diags(live.astype(np.float64))).tocsr()
-    live_adj.eliminate_zeros()
-    sets = list(small.reshape(-1, 1))
+    # x_i - sum of live neighbours (a fixed neighbour contributes x_u = 0 anyway)
+    k = len(small)
+    pick = sp.csr_matrix((np.ones(k), (np.arange(k), small)), shape=(k, graph.n))
+    rows = (pick - pick @ graph.adj @ sp.diags(live.astype(np.float64))).tocoo()
+    rows.eliminate_zeros()
     n_cols = _num_cols(col_index, num_cols)
-    if not sets:
-        return empty_cuts(n_cols), fix
-    return _component_rows(live_adj, graph.area, sets, col_index, n_cols, None), fix
+    A = sp.csr_matrix((rows.data, (rows.row, col_index[rows.col])), shape=(k, n_cols))
+    return Cuts(A, np.full(k, -np.inf), np.zeros(k)), fix
 
 
 def _plot_values(x: np.ndarray, col_index: np.ndarray) -> np.ndarray:

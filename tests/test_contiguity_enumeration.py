@@ -20,6 +20,7 @@ What is enumerated:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import networkx as nx
@@ -393,6 +394,38 @@ def test_fractional_vertex_cut_beyond_support_components() -> None:
     assert_valid(case, b, nm)
 
 
+@pytest.mark.parametrize("name", ["4x4", "5x4", "irregular"])
+def test_lp_cut_rounds_are_valid_and_raise_the_bound(name: str) -> None:
+    """Cut rounds on real LP relaxations: every row generated is valid on all admissible plans,
+    the LP bound never falls, never passes the brute-force optimum, and rises."""
+    case = BY_NAME[name]
+    g = case.graph()
+    rng = np.random.default_rng(13)
+    highs = get_backend("highs")
+    bs, ns = [], []
+    for _ in range(3):
+        cost = np.round(rng.uniform(1.0, 10.0, case.n) * case.area, 3)
+        gain = np.round(case.area * rng.uniform(0.0, 1.0, case.n), 3)
+        need = float(np.round(gain.sum() * rng.uniform(0.15, 0.5), 3))
+        best = brute_optimum(case, cost, gain, need)
+        lp = dataclasses.replace(target_model(cost, gain, need), integrality=np.zeros(case.n, bool))
+        bounds = []
+        for _ in range(50):
+            res = highs.solve(lp)
+            bounds.append(res.objective)
+            cuts = fractional_cuts(g, res.x, np.arange(case.n))
+            if not len(cuts):
+                break
+            b, nm = row_keys(cuts.A, case.n)
+            bs.append(b)
+            ns.append(nm)
+            lp = lp.add_rows(cuts.A, cuts.lower, cuts.upper, block="cuts")
+        assert np.all(np.diff(bounds) >= -1e-7)
+        assert bounds[-1] <= best + 1e-6
+        assert bounds[-1] > bounds[0] + 1e-3  # measured: +10% to +95% of the LP bound
+    assert_valid(case, np.concatenate(bs), np.concatenate(ns))
+
+
 # ---------------------------------------------------------------- presolve, tiers, forest
 
 
@@ -437,10 +470,28 @@ def test_priority_tier_rule() -> None:
         full[plots[chosen]] = 1.0
         assert (len(cuts) > 0) == (not adm[m])
         assert (cuts.A @ full > 0).all()
-    # a full-graph plan is judged by its in-zone part only
-    plan = np.zeros(base.n, dtype=bool)
-    plan[plots[:1]] = True
-    assert check_plan(tier, plan[plots])[0] == adm[1]
+    # the tier's flow formulation on the full plot columns admits exactly the tier-admissible
+    # plans (plots outside the zone are chosen at random: they must not matter)
+    highs = get_backend("highs")
+    for m in rng.choice(1 << sub.n, 48, replace=False):
+        full = rng.random(base.n) < 0.5
+        full[plots] = bits(np.array([m], np.uint32), sub.n)[0]
+        model = add_flow_formulation(feasibility_model(base.n, full), tier, plots,
+                                     prefix="flow_tier")
+        assert "flow_tier_balance" in model.row_blocks
+        assert highs.solve(model).has_solution == adm[m]
+
+
+def test_per_component_keeps_the_largest_plots() -> None:
+    case = BY_NAME["irregular"]
+    g = case.graph()
+    comps = [np.array([1, 4, 5]), np.array([10, 11])]
+    cuts = component_cuts(g, comps, np.arange(case.n), per_component=1)
+    b, nm = row_keys(cuts.A, case.n)
+    np.testing.assert_array_equal(b, [4, 11])  # areas 45 > 20 > 10 and 70 > 5
+    full = component_cuts(g, comps, np.arange(case.n))
+    assert len(full) == 5
+    assert set(zip(*row_keys(full.A, case.n), strict=True)) >= set(zip(b, nm, strict=True))
 
 
 def test_forest_connectivity_min_size_inf() -> None:
@@ -538,11 +589,13 @@ def test_solved_optimum_equals_brute_force(name: str) -> None:
     case = BY_NAME[name]
     g = case.graph()
     rng = np.random.default_rng(6)
+    binding = 0
     for trial in range(3):
         cost = np.round(rng.uniform(1.0, 10.0, case.n) * case.area, 3)
         gain = np.round(case.area * rng.uniform(0.0, 1.0, case.n), 3)
         need = float(np.round(gain.sum() * rng.uniform(0.15, 0.5), 3))
         best = brute_optimum(case, cost, gain, need)
+        last = (cost, gain, need)
         base = target_model(cost, gain, need)
         opts = SolveOptions(mip_gap=0.0)
 
@@ -555,11 +608,16 @@ def test_solved_optimum_equals_brute_force(name: str) -> None:
         assert obj == pytest.approx(best, rel=1e-7), (name, trial, "rowgen")
         assert check_plan(g, plan)[0]
 
-        sep = make_separator(g, np.arange(case.n), fractional=True)
+        # SCIP branch-and-cut: lazy integral separation, plus fractional cuts on odd trials
+        sep = make_separator(g, np.arange(case.n), fractional=trial % 2 == 1)
         scip = get_backend("scip").solve(base, opts, separator=sep)
         assert scip.termination == Termination.OPTIMAL
         assert scip.objective == pytest.approx(best, rel=1e-7), (name, trial, "scip")
         assert check_plan(g, scip.x[: case.n] > 0.5)[0]
+        assert sep.calls > 0
+        free = brute_optimum(Case(name + "-free", case.adj, case.area, case.root, 0.0), *last)
+        binding += free < best - 1e-6
+    assert binding >= 1  # the rule binds somewhere: without it the optimum is cheaper
 
 
 # ---------------------------------------------------------------- compactness terms

@@ -152,7 +152,7 @@ class HighsBackend(Backend):
         x = None
         objective = None
         if has_solution:
-            x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+            x = model.round_integers(np.asarray(h.getSolution().col_value, dtype=np.float64))
             objective = model.objective_value(x)
         if model.integrality.any():
             bound = float(info.mip_dual_bound)

@@ -88,12 +88,35 @@ def _make_handlers(
     on_incumbent: IncumbentCallback | None,
     stats: dict[str, float],
     errors: list[str],
+    failures: list[Exception],
 ) -> tuple[Any, Any]:
-    """The lazy-row constraint handler and the incumbent event handler (either may be None)."""
+    """The lazy-row constraint handler and the incumbent event handler (either may be None).
+
+    An exception in the caller's separator or callback would reach the user as SCIP's bare
+    "unspecified error"; it is kept in ``failures``, the solve interrupted, and re-raised after.
+    """
     from pyscipopt import SCIP_EVENTTYPE, SCIP_RESULT, Conshdlr, Eventhdlr
 
     def values(scip: Any, sol: Any) -> np.ndarray:
         return np.asarray(scip.getSolVal(sol, xvars), dtype=np.float64).reshape(-1)
+
+    def guarded(fallback: Any) -> Any:
+        def wrap(method: Any) -> Any:
+            def inner(self: Any, *args: Any) -> Any:
+                if failures:
+                    return fallback
+                try:
+                    return method(self, *args)
+                except Exception as exc:  # re-raised by solve() once SCIP has stopped
+                    failures.append(exc)
+                    self.model.interruptSolve()
+                    return fallback
+
+            return inner
+
+        return wrap
+
+    rejected = {"result": SCIP_RESULT.INFEASIBLE}
 
     class LazyRows(Conshdlr):  # type: ignore[misc]
         pending: list[Cuts] = []
@@ -111,6 +134,7 @@ def _make_handlers(
             assert separator is not None
             return x, separator(x, True)
 
+        @guarded(rejected)
         def conscheck(
             self, constraints: Any, solution: Any, checkintegrality: bool, checklprows: bool,
             printreason: bool, completely: bool,
@@ -137,16 +161,19 @@ def _make_handlers(
             stats["lazy_rows"] += _add_rows(self.model, terms, cuts, removable=False)
             return {"result": SCIP_RESULT.CONSADDED}
 
+        @guarded(rejected)
         def consenfolp(
             self, constraints: Any, nusefulconss: int, solinfeasible: bool
         ) -> dict[str, Any]:
             return self._enforce()
 
+        @guarded(rejected)
         def consenfops(
             self, constraints: Any, nusefulconss: int, solinfeasible: bool, objinfeasible: bool
         ) -> dict[str, Any]:
             return self._enforce()
 
+        @guarded({"result": SCIP_RESULT.DIDNOTRUN})
         def conssepalp(self, constraints: Any, nusefulconss: int) -> dict[str, Any]:
             flushed = self._flush()
             x = values(self.model, None)
@@ -175,6 +202,7 @@ def _make_handlers(
         def eventexit(self) -> None:
             self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
 
+        @guarded(None)
         def eventexec(self, event: Any) -> None:
             if self.stopped:
                 return
@@ -259,7 +287,10 @@ class ScipBackend(Backend):
             "incumbents": 0.0,
         }
         errors: list[str] = []
-        lazy, best = _make_handlers(model, xvars, terms, separator, on_incumbent, stats, errors)
+        failures: list[Exception] = []
+        lazy, best = _make_handlers(
+            model, xvars, terms, separator, on_incumbent, stats, errors, failures
+        )
         if lazy is not None:
             scip.includeConshdlr(
                 lazy, "lazy_rows", "rows from the caller's separator",
@@ -278,7 +309,13 @@ class ScipBackend(Backend):
         build_time = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        scip.optimize()
+        try:
+            scip.optimize()
+        except Exception:
+            if not failures:
+                raise
+        if failures:
+            raise failures[0]
         solve_time = time.perf_counter() - t1
         return self._result(scip, model, xvars, build_time, solve_time, stats, errors)
 

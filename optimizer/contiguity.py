@@ -125,7 +125,7 @@ def _bad_blocks(
     graph: FarmlandGraph, chosen: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     idx, lab, k = _blocks(graph, chosen)
-    b_area = np.bincount(lab, graph.area[idx], k)
+    b_area = np.bincount(lab, graph.area[idx], k).astype(np.float64)
     b_root = np.bincount(lab, graph.root[idx], k) > 0
     bad = ~b_root & ~large_enough(b_area, graph.min_size)
     return idx, lab, b_area, b_root, bad
@@ -216,7 +216,7 @@ def component_cuts(
     ``x_b - sum_{u in N(S)} x_u <= 0`` over model columns (``col_index[i]`` = column of f_i).
 
     All b in S by default: each row is valid and cuts the block off, and together they forbid
-    every sub-block of S. ``per_component`` keeps only the largest-area plots of each S (the
+    every plan that uses a plot of S but no plot of N(S). ``per_component`` keeps only the largest-area plots of each S (the
     ones a cheap plan least wants to drop). ``num_cols`` defaults to ``col_index.max() + 1``.
     """
     col_index = np.asarray(col_index, dtype=np.int64)

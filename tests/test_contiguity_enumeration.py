@@ -571,7 +571,9 @@ def solve_rowgen(g: FarmlandGraph, model: ArrayModel) -> tuple[float, np.ndarray
     n = g.n
     cuts, fix = presolve_cuts(g, np.arange(n), num_cols=model.num_cols)
     model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="presolve")
-    model.col_upper[:n][fix] = 0.0
+    upper = model.col_upper.copy()  # arrays are shared between models: never write in place
+    upper[:n][fix] = 0.0
+    model = dataclasses.replace(model, col_upper=upper)
     sep = make_separator(g, np.arange(n))
     highs = get_backend("highs")
     for rounds in range(1, 300):
@@ -618,6 +620,42 @@ def test_solved_optimum_equals_brute_force(name: str) -> None:
         free = brute_optimum(Case(name + "-free", case.adj, case.area, case.root, 0.0), *last)
         binding += free < best - 1e-6
     assert binding >= 1  # the rule binds somewhere: without it the optimum is cheaper
+
+
+def test_f_block_anywhere_in_the_model() -> None:
+    """col_index maps plots to scattered model columns (after 5 other columns, permuted): flow,
+    presolve rows, separator rows and row generation still reach the brute-force optimum."""
+    case = BY_NAME["4x4"]
+    g = case.graph()
+    n = case.n
+    rng = np.random.default_rng(14)
+    cost = np.round(rng.uniform(1.0, 10.0, n) * case.area, 3)
+    gain = np.round(case.area * rng.uniform(0.0, 1.0, n), 3)
+    need = float(np.round(gain.sum() * 0.4, 3))
+    best = brute_optimum(case, cost, gain, need)
+    col = 5 + rng.permutation(n)
+    c = np.zeros(n + 5)
+    c[col] = cost
+    A = sp.csr_matrix((gain, (np.zeros(n, int), col)), shape=(1, n + 5))
+    base = ArrayModel(c=c, A=A, row_lower=np.array([need]), row_upper=np.array([np.inf]),
+                      col_lower=np.zeros(n + 5), col_upper=np.r_[np.full(5, 3.0), np.ones(n)],
+                      integrality=np.ones(n + 5, dtype=bool))
+    highs = get_backend("highs")
+    flow = highs.solve(add_flow_formulation(base, g, col), SolveOptions(mip_gap=0.0))
+    assert flow.objective == pytest.approx(best, rel=1e-7)
+    assert check_plan(g, flow.x[col] > 0.5)[0]
+    cuts, fix = presolve_cuts(g, col, num_cols=base.num_cols)
+    model = base.add_rows(cuts.A, cuts.lower, cuts.upper, block="presolve")
+    sep = make_separator(g, col)
+    for _ in range(300):
+        res = highs.solve(model, SolveOptions(mip_gap=0.0))
+        new = sep(res.x, True)
+        if new is None:
+            break
+        assert new.A.shape[1] == model.num_cols and (new.A @ res.x > new.upper).all()
+        model = model.add_rows(new.A, new.lower, new.upper, block="cuts")
+    assert res.objective == pytest.approx(best, rel=1e-7)
+    assert check_plan(g, res.x[col] > 0.5)[0]
 
 
 # ---------------------------------------------------------------- compactness terms

@@ -82,9 +82,11 @@ def scale_rows(
         found |= exact
     # an activity bound that stays below _LIMIT after scaling
     activity = _row_sum(np.abs(data) * Y[M.indices], indptr)
-    with np.errstate(divide="ignore"):
-        cap = np.floor(np.log10(_LIMIT / np.maximum(activity, 1e-300)))
-    k = np.minimum(k, cap.astype(np.int64))
+    # rows whose columns are all fixed at zero have no activity: no cap needed
+    cap = np.full(k.shape, max_digits, dtype=np.int64)
+    live = activity > 0
+    cap[live] = np.floor(np.log10(_LIMIT / activity[live])).astype(np.int64)
+    k = np.minimum(k, cap)
     power = 10.0 ** k[rows].astype(np.float64)
     rounded = np.round(data * power)
     error = _row_sum(np.abs(data - rounded / power) * Y[M.indices], indptr)

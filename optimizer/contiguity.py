@@ -216,8 +216,9 @@ def component_cuts(
     ``x_b - sum_{u in N(S)} x_u <= 0`` over model columns (``col_index[i]`` = column of f_i).
 
     All b in S by default: each row is valid and cuts the block off, and together they forbid
-    every plan that uses a plot of S but no plot of N(S). ``per_component`` keeps only the largest-area plots of each S (the
-    ones a cheap plan least wants to drop). ``num_cols`` defaults to ``col_index.max() + 1``.
+    every plan that uses a plot of S but no plot of N(S). ``per_component`` keeps only the
+    largest-area plots of each S (the ones a cheap plan least wants to drop). ``num_cols``
+    defaults to ``col_index.max() + 1``.
     """
     col_index = np.asarray(col_index, dtype=np.int64)
     n_cols = _num_cols(col_index, num_cols)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from optimizer.cli import _load, _scenario, app, console, fail, out_console
 
-BACKEND_HELP = "highs | cbc | cpsat | scip (default: each scenario's [solver] backend)"
+BACKEND_HELP = "highs | cbc | cpsat | scip (default: each scenario's solver.backend)"
 ELASTIC_HELP = "force elastic mode on/off (default: on when needed)"
 
 
@@ -80,10 +80,10 @@ def _run(plan, workers: int | None, scheduler: str | None, what: str):
 @app.command()
 def sweep(
     instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    out: Annotated[Path, typer.Option(help="sweep folder")],
     more_scenarios: Annotated[list[Path] | None, typer.Argument(
         help="further scenario files (so `--scenarios a.toml b.toml` works)",
         show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="sweep folder")] = Path("sweep"),
     scenarios: Annotated[list[Path] | None, typer.Option(
         help="scenario TOML files, one scenario each")] = None,
     grid: Annotated[list[str] | None, typer.Option(
@@ -138,7 +138,7 @@ def compare(
     instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
     plan_a: Annotated[Path, typer.Argument(help="plan A (plan.csv)")],
     plan_b: Annotated[Path, typer.Argument(help="plan B (plan.csv)")],
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("comparison"),
+    out: Annotated[Path, typer.Option(help="output folder")],
     scenario: Annotated[Path | None, typer.Option(
         help="scenario TOML whose targets are compared (default: seed targets)")] = None,
 ) -> None:
@@ -176,10 +176,10 @@ def compare(
 @app.command()
 def frontier(
     instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    out: Annotated[Path, typer.Option(help="output folder")],
     vary: Annotated[str, typer.Option(
         help="scenario key to vary: targets.priority_farmland_mu or budget.total_wan (any "
              "numeric key works)")],
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("frontier"),
     values: Annotated[str | None, typer.Option(help="comma-separated values")] = None,
     start: Annotated[float | None, typer.Option("--from", help="first value")] = None,
     stop: Annotated[float | None, typer.Option("--to", help="last value")] = None,

@@ -27,7 +27,8 @@ from optimizer.sweep import (  # noqa: E402
 # measure name -> comparison.csv column
 MEASURES = {"cost": "cost_wan", "lost_output": "lost_output_wan", "objective": "objective"}
 # ASCII units: matplotlib's default font has no CJK glyphs.
-UNITS = {"cost": "10k yuan", "lost_output": "10k yuan/year", "objective": "objective"}
+UNITS = {"cost": "10k yuan", "lost_output": "10k yuan/year",
+         "objective": "10k yuan equivalent, with penalties"}
 SUGGESTED = ("targets.priority_farmland_mu", "budget.total_wan")
 
 

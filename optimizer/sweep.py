@@ -517,7 +517,8 @@ def _run_local(tasks: list[Task], workers: int,
         for task in tasks:
             done(task, run_task(task))
         return
-    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context()) as pool:
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context())
+    try:
         futures = {pool.submit(run_task, t): t for t in tasks}
         for fut in as_completed(futures):
             task = futures[fut]
@@ -526,6 +527,10 @@ def _run_local(tasks: list[Task], workers: int,
             except Exception as err:  # a crashed worker process
                 rec = _failed_outside(task, err)
             done(task, rec)
+    finally:
+        # On Ctrl-C do not wait for the queued scenarios (a rerun resumes them); running ones
+        # end with their own interrupt, their files written whole or not at all.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(tasks: list[Task], address: str,

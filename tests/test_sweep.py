@@ -17,12 +17,14 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from instances.generator import generate
 from instances.loader import load_instance
 from optimizer import sweep as sw
 from optimizer.checker import read_plan_actions
-from optimizer.frontier import frontier_values, run_frontier
+from optimizer.cli import app
+from optimizer.frontier import frontier_values
 from optimizer.scenario import Scenario, scenario_from_dict
 from optimizer.solve import solve_plan
 from optimizer.targets import plot_rules
@@ -336,12 +338,16 @@ def test_frontier_cost_rises_with_the_farmland_target(
 ) -> None:
     base = tmp_path / "cost_only.toml"
     base.write_text(BASE_TOML.format(years=0.0))  # objective = cost: the frontier is monotone
-    values = frontier_values(f"{farmland_values[2]},{farmland_values[0]},{farmland_values[1]}")
-    table, report, paths = run_frontier(instance_file, tmp_path / "fr",
-                                        "targets.priority_farmland_mu", values, "cost",
-                                        base=base)
+    lo, mid, hi = farmland_values
+    out = tmp_path / "fr"
+    result = CliRunner().invoke(app, [
+        "frontier", str(instance_file), "--out", str(out), "--vary",
+        "targets.priority_farmland_mu", "--values", f"{hi},{lo},{mid}", "--measure", "cost",
+        "--base", str(base), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    paths = {"csv": out / "frontier.csv", "png": out / "frontier.png"}
     saved = pd.read_csv(paths["csv"], encoding="utf-8-sig")
-    assert list(saved["value"]) == sorted(values)
+    assert list(saved["value"]) == [lo, mid, hi]
     assert (saved["termination"] == "optimal").all() and saved["met"].all()
     cost, bound = saved["measure"].to_numpy(), saved["bound"].to_numpy()
     # OPT is non-decreasing in the target; bound_i <= OPT_i <= OPT_j <= cost_j for i < j.
@@ -352,3 +358,16 @@ def test_frontier_cost_rises_with_the_farmland_target(
     assert frontier_values(None, 10, 20, 3) == [10.0, 15.0, 20.0]
     with pytest.raises(sw.SweepError):
         frontier_values("1,x")
+
+
+def test_bad_sweep_input_is_one_line(tmp_path: Path, instance_file: Path) -> None:
+    runner = CliRunner()
+    for args, message in (
+        (["--grid", "budget.total_wan"], "expected section.key=value1,value2"),
+        (["--scenarios", str(tmp_path / "nope.toml")], "scenario file not found"),
+        (["--scenarios", str(tmp_path / "a.toml"), "--grid", "budget.total_wan=1"], "not both"),
+        ([], "nothing to sweep"),
+    ):
+        result = runner.invoke(app, ["sweep", str(instance_file), "--out", str(tmp_path), *args])
+        assert result.exit_code == 1 and message in result.output, result.output
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -344,13 +344,11 @@ def _assign(points: np.ndarray, polys: gpd.GeoDataFrame, column: str) -> np.ndar
 
 
 def _zone_frame(geom: BaseGeometry, name: str) -> gpd.GeoDataFrame:
-    parts = [] if geom.is_empty else [shapely.force_2d(geom)]
-    polys = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon")]
-    if not polys and not geom.is_empty:  # a collection from clipping: keep its polygons
-        polys = [shapely.union_all([p for p in shapely.get_parts(geom)
-                                    if p.geom_type in ("Polygon", "MultiPolygon")])]
-    polys = [p for p in polys if not p.is_empty]
-    return gpd.GeoDataFrame({"zone": [name] * len(polys)}, geometry=polys, crs=CRS_EPSG)
+    """One MultiPolygon row with the polygons of geom (clipping can leave stray lines/points)."""
+    parts = shapely.get_parts(shapely.get_parts(shapely.force_2d(geom)))
+    polys = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
+    rows = [shapely.multipolygons(polys)] if len(polys) else []
+    return gpd.GeoDataFrame({"zone": [name] * len(rows)}, geometry=rows, crs=CRS_EPSG)
 
 
 def _reference_areas(name: str, poly: BaseGeometry, zones: dict[str, BaseGeometry]

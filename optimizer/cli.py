@@ -16,7 +16,8 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Plan the reduction of construction land in Beijing's green belts.")
 console = Console(stderr=True)
-out_console = Console()
+# Tables stay readable when piped to a file or a CI log (rich would otherwise assume 80 columns).
+out_console = Console(width=None if sys.stdout.isatty() else 120)
 
 DEFAULT_DISTRICT, DEFAULT_PLOTS, DEFAULT_SEED = "chaoyang", 20_000, 1
 

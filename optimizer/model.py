@@ -70,12 +70,13 @@ def build_model(inst: Instance, s: Scenario) -> PlanModel:
     for fam in families:
         blocks.append(sp.hstack([fam.Wf[:, cand], fam.Wg[:, cand]], format="csr"))
         k = len(fam.rhs)
+        bound = fam.rhs.astype(float) - fam.offset
         if fam.sense == ">=":
-            lower.append(fam.rhs.astype(float))
+            lower.append(bound)
             upper.append(np.full(k, np.inf))
         else:
             lower.append(np.full(k, -np.inf))
-            upper.append(fam.rhs.astype(float))
+            upper.append(bound)
         family_rows[fam.key] = slice(start, start + k)
         start += k
     A = sp.vstack(blocks, format="csr")

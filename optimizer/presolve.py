@@ -80,7 +80,7 @@ def presolve(pm: PlanModel, stats: dict[str, float], plot_ids: np.ndarray) -> li
                                f"{fam.ratio_required:.1%}", fam.ratio_required, best))
     fam = keys["priority_farmland"]
     f_ok = cand[r.farmland_ok[cand]]
-    existing = dt.priority_farmland_mu - float(fam.rhs[0])
+    existing = fam.offset
     best_farm = existing + float((r.area[f_ok] * r.priority[f_ok]).sum())
     if best_farm < dt.priority_farmland_mu:
         out.append(Finding("priority_farmland", f"existing farmland in the priority zones "
@@ -112,8 +112,10 @@ def presolve(pm: PlanModel, stats: dict[str, float], plot_ids: np.ndarray) -> li
     if fam is not None:
         g_ok = cand[r.forest_ok[cand] & r.plain[cand]]
         best = float(r.area[g_ok].sum())
-        if best < fam.rhs[0]:
-            out.append(Finding("plain_forest_coverage", f"the plain area needs {fam.rhs[0]:,.0f} "
-                               f"mu of new forest but only {best:,.0f} mu of candidate land may "
-                               f"become forest", float(fam.rhs[0]), best))
+        if fam.offset + best < fam.rhs[0]:
+            out.append(Finding("plain_forest_coverage", f"the plain area needs "
+                               f"{fam.rhs[0]:,.0f} mu of forest; existing forest "
+                               f"({fam.offset:,.0f} mu) plus all {best:,.0f} mu of candidate land "
+                               f"that may become forest falls short", float(fam.rhs[0]),
+                               fam.offset + best))
     return out

@@ -32,9 +32,11 @@ class TargetFamily:
     ratio_num: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
     ratio_den: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
     ratio_required: float | None = None
+    # Constant part of the value (e.g. existing farmland): the model's row bound is rhs - offset.
+    offset: float = 0.0
 
     def value(self, F: np.ndarray, G: np.ndarray) -> np.ndarray:
-        return np.asarray(self.Wf @ F + self.Wg @ G, dtype=float).ravel()
+        return np.asarray(self.Wf @ F + self.Wg @ G, dtype=float).ravel() + self.offset
 
 
 @dataclass
@@ -120,16 +122,16 @@ def target_families(
         return r, r
 
     if dt.total_reduction_mu > 0:
-        fams.append(TargetFamily("total_reduction", "reduction total (whole instance)", "mu",
-                                 ["all"], *both(a), np.array([dt.total_reduction_mu]), ">="))
+        fams.append(TargetFamily("total_reduction", "reduction total", "mu",
+                                 ["whole instance"], *both(a), np.array([dt.total_reduction_mu]), ">="))
     if rules.central.any() and dt.central_reduction_mu > 0:
-        fams.append(TargetFamily("central_reduction", "reduction total, central city", "mu",
+        fams.append(TargetFamily("central_reduction", "reduction total", "mu",
                                  ["central city"], *both(a * rules.central),
                                  np.array([dt.central_reduction_mu]), ">="))
     if t.township_reduction_mu:
         names = list(t.township_reduction_mu)
         W = _grouped(a, inst.plots["township"], names)
-        fams.append(TargetFamily("township_reduction", "reduction total per township", "mu",
+        fams.append(TargetFamily("township_reduction", "reduction total", "mu",
                                  names, W, W, np.array([t.township_reduction_mu[k] for k in names]),
                                  ">="))
     for key, scope, rho in (
@@ -140,29 +142,29 @@ def target_families(
         if scope.any() and rho > 0:
             label = "central city" if key.startswith("central") else "plain area"
             num, den = _row(a * pr * scope), _row(a * scope)
-            fams.append(TargetFamily(key, f"share of vacated area in priority zones, {label}",
+            fams.append(TargetFamily(key, "vacated area in priority zones",
                                      "mu", [label], *both(a * (pr - rho) * scope), np.zeros(1),
                                      ">=", (num, num), (den, den), rho))
     existing = inst.stats.get("farmland_in_priority_mu", 0.0)
-    fams.append(TargetFamily("priority_farmland", "protected farmland in priority zones "
-                             "(existing + new)", "mu", ["all"], _row(a * pr), zero,
-                             np.array([dt.priority_farmland_mu - existing]), ">="))
-    fams.append(TargetFamily("budget", "cost within budget", "万元", ["all"],
+    fams.append(TargetFamily("priority_farmland", "priority farmland (existing + new)", "mu",
+                             ["priority zones"], _row(a * pr), zero,
+                             np.array([dt.priority_farmland_mu]), ">=", offset=existing))
+    fams.append(TargetFamily("budget", "cost within budget", "万元", ["whole instance"],
                              _row(rules.cost_farmland), _row(rules.cost_forest),
                              np.array([dt.budget_wan]), "<="))
     if s.budget.township_wan:
         names = list(s.budget.township_wan)
-        fams.append(TargetFamily("township_budget", "cost within township budget", "万元", names,
+        fams.append(TargetFamily("township_budget", "cost within budget", "万元", names,
                                  _grouped(rules.cost_farmland, inst.plots["township"], names),
                                  _grouped(rules.cost_forest, inst.plots["township"], names),
                                  np.array([s.budget.township_wan[k] for k in names]), "<="))
     if t.conversion_balance:
-        fams.append(TargetFamily("conversion_balance", "land to farmland >= land to forest", "mu",
-                                 ["all"], _row(a), _row(-a), np.zeros(1), ">="))
+        fams.append(TargetFamily("conversion_balance", "farmland >= forest (conversion)", "mu",
+                                 ["whole instance"], _row(a), _row(-a), np.zeros(1), ">="))
     if t.plain_forest_coverage is not None and rules.plain.any():
-        need = t.plain_forest_coverage * inst.stats.get("plain_area_mu", 0.0) - inst.stats.get(
-            "forest_in_plain_mu", 0.0)
-        fams.append(TargetFamily("plain_forest_coverage", "forest coverage of the plain area",
+        need = t.plain_forest_coverage * inst.stats.get("plain_area_mu", 0.0)
+        fams.append(TargetFamily("plain_forest_coverage", "plain forest (existing + new)",
                                  "mu", ["plain area"], zero, _row(a * rules.plain),
-                                 np.array([need]), ">="))
+                                 np.array([need]), ">=",
+                                 offset=inst.stats.get("forest_in_plain_mu", 0.0)))
     return fams, dt

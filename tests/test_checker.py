@@ -66,11 +66,11 @@ def test_each_broken_plan_is_caught() -> None:
     assert has(broken(lambda a, p, s: a.__setitem__(3, 0)), "reduction total")
     # a vacated plot outside the priority zones breaks the 90% share
     found = broken(lambda a, p, s: a.__setitem__(12, 2))
-    assert has(found, "share of vacated area in priority zones, central city")
+    assert has(found, "vacated area in priority zones (central city)")
     # forest instead of farmland: farmland target and conversion balance fail
     found = broken(lambda a, p, s: (a.__setitem__(0, 2), a.__setitem__(1, 2)))
-    assert has(found, "protected farmland in priority zones")
-    assert has(found, "land to farmland >= land to forest")
+    assert has(found, "priority farmland (existing + new)")
+    assert has(found, "farmland >= forest")
     # over budget
     assert has(broken(lambda a, p, s: setattr(s.budget, "total_wan", s.budget.total_wan - 1)),
                "cost within budget")

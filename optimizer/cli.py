@@ -56,9 +56,8 @@ def spinner(description: str) -> Iterator[Callable[[str], None]]:
 
 
 def _load(path: Path):
-    from instances.loader import load_instance
-
     from instances.errors import InstanceError
+    from instances.loader import load_instance
 
     try:
         with progress_bar(f"loading {path.name}") as update:

@@ -122,8 +122,8 @@ def target_families(
         return r, r
 
     if dt.total_reduction_mu > 0:
-        fams.append(TargetFamily("total_reduction", "reduction total", "mu",
-                                 ["whole instance"], *both(a), np.array([dt.total_reduction_mu]), ">="))
+        fams.append(TargetFamily("total_reduction", "reduction total", "mu", ["whole instance"],
+                                 *both(a), np.array([dt.total_reduction_mu]), ">="))
     if rules.central.any() and dt.central_reduction_mu > 0:
         fams.append(TargetFamily("central_reduction", "reduction total", "mu",
                                  ["central city"], *both(a * rules.central),

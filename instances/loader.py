@@ -105,7 +105,7 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
 
     report("touches", 0.85)
     for use in ("farmland", "forest"):
-        on_layer = overlay.boundary_in_zone(geoms, pieces[use]) > MIN_SHARED_M
+        on_layer = overlay.boundary_in_zone(geoms, pieces[use], MIN_SHARED_M) > MIN_SHARED_M
         next_to_use = adjacency @ (plots["land_use"].to_numpy() == use).astype(float) > 0
         plots[f"touches_{use}"] = on_layer | next_to_use
     plots["collective"] = plots["land_use"].isin(CANDIDATE_LAND_USES).to_numpy()

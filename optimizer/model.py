@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from instances.instance import Instance
+from optimizer.compactness import add_boundary_penalty, add_isolation_penalty
 from optimizer.scenario import DistrictTargets, Scenario
 from optimizer.targets import PlotRules, TargetFamily, plot_rules, target_families
 from solvers.model import ArrayModel
@@ -91,11 +92,28 @@ def build_model(inst: Instance, s: Scenario) -> PlanModel:
         col_blocks={"farmland": slice(0, nc), "forest": slice(nc, 2 * nc)},
         row_blocks={"one_action": slice(0, nc), **family_rows},
     )
+    if s.compactness.weight > 0:
+        model = _add_compactness(model, inst, cand, rules, s)
     shortfall_cols: dict[str, slice] = {}
     if s.elastic.enabled:
         model, shortfall_cols = _add_shortfalls(model, families, family_rows, s.elastic.penalty)
     model.validate()
     return PlanModel(model, cand, rules, families, dt, family_rows, shortfall_cols)
+
+
+def _add_compactness(
+    model: ArrayModel, inst: Instance, cand: np.ndarray, rules: PlotRules, s: Scenario
+) -> ArrayModel:
+    """Compact demolition: `boundary` prices the perimeter of the vacated region (万元 per metre,
+    shared edges of vacated neighbours are interior); `isolated` prices each vacated plot with no
+    vacated neighbour (万元 per mu of such a plot)."""
+    nc = len(cand)
+    v_cols = [np.arange(nc), np.arange(nc, 2 * nc)]
+    adj = inst.adjacency[cand][:, cand]
+    if s.compactness.form == "boundary":
+        perimeter = inst.geometry.length.to_numpy()[cand]
+        return add_boundary_penalty(model, v_cols, adj, perimeter, s.compactness.weight)
+    return add_isolation_penalty(model, v_cols, adj, rules.area[cand], s.compactness.weight)
 
 
 def _add_shortfalls(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from instances.instance import Instance
+from optimizer.contiguous import farmland_blocks, solve_contiguous
 from optimizer.kpi import (
     PlanTotals,
     RuleViolation,
@@ -99,19 +100,33 @@ def solve_plan(
         pm = build_model(inst, s)
     build = time.perf_counter() - t0
     name = backend or s.solver.backend
-    solver = get_backend(name)
     opts = options_for(s, time_limit)
     say(f"solving with {name}: {pm.model.num_cols:,} columns, {pm.model.num_rows:,} rows")
-    result = solver.solve(pm.model, opts)
+    t1 = time.perf_counter()
+    result, method, rounds = _run(inst, pm, s, name, opts, say)
     if result.termination is Termination.INFEASIBLE and not s.elastic.enabled and elastic is None:
         say("the solver proved the scenario infeasible; solving in elastic mode")
         s.elastic.enabled = True
         pm = build_model(inst, s)
-        result = solver.solve(pm.model, opts)
+        result, method, rounds = _run(inst, pm, s, name, opts, say)
     actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
                else np.zeros(inst.num_plots, dtype=np.int8))
     checks, violations, totals = assess(inst, pm, actions)
-    timings = {"build_s": build, "solve_s": result.solve_time,
+    blocks = farmland_blocks(inst, actions, s)
+    if s.contiguity.enabled and not blocks.ok:
+        violations.append(RuleViolation("new farmland block neither touches existing farmland "
+                                        "nor reaches the minimum size", []))
+    # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
+    timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t0}
     return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
-                s.elastic.enabled, "mip", timings)
+                s.elastic.enabled, method, timings, blocks.blocks, rounds)
+
+
+def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,
+         say: Progress) -> tuple[Result, str, list[dict]]:
+    if s.contiguity.enabled:
+        out = solve_contiguous(inst, pm, s, name, opts, say)
+        method = out.method + (" + greedy fallback" if out.repaired else "")
+        return out.result, method, out.rounds
+    return get_backend(name).solve(pm.model, opts), "mip", []

@@ -1,0 +1,355 @@
+"""Solving with the farmland-block rule: SCIP branch-and-cut, row generation, or the flow model.
+
+- branch_and_cut (SCIP): the contiguity separator is a lazy constraint handler; it cuts
+  violating blocks of integer candidates and separates fractional LP points.
+- rowgen (HiGHS, CBC, CP-SAT cannot add rows during a search): LP cut rounds first, then
+  solve -> separate (every incumbent the solver reports, and the final plan) -> add rows ->
+  re-solve warm-started from the best rule-abiding plan; a loose gap until a rule-abiding plan
+  appears, then the requested gap. Each round's model is a relaxation of the true problem, so
+  its bound is a valid bound and a rule-abiding optimum of it is optimal.
+- flow: the compact single-commodity flow formulation, solved once (the baseline).
+A repaired plan (greedy farmland grown from the relaxed solution) is the warm start and the
+fallback when no solver finds a rule-abiding plan in time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from instances.instance import Instance
+from optimizer.contiguity import (
+    FarmlandGraph,
+    check_plan,
+    make_separator,
+    presolve_cuts,
+    priority_tier,
+    violating_components,
+)
+from optimizer.flow import add_flow_formulation
+from optimizer.greedy import greedy_farmland
+from optimizer.kpi import FARMLAND, FOREST, KEEP, evaluate_targets
+from optimizer.model import PlanModel
+from optimizer.scenario import Scenario
+from solvers import get_backend
+from solvers.base import Backend, Cuts, SolveOptions
+from solvers.model import ArrayModel
+from solvers.result import Result, Termination, relative_gap
+
+LOOSE_GAP = 0.02  # row generation: gap while no rule-abiding plan is known
+LP_ROUNDS = 8  # fractional cut rounds on the LP relaxation before the first MIP
+
+
+@dataclass
+class Rule:
+    """The farmland-block rule on the candidate graph, with its optional priority tier."""
+
+    graph: FarmlandGraph
+    col_index: np.ndarray  # model column of f_i for candidate i
+    tier: FarmlandGraph | None = None
+    tier_plots: np.ndarray | None = None
+
+    def parts(self) -> list[tuple[FarmlandGraph, np.ndarray]]:
+        out = [(self.graph, self.col_index)]
+        if self.tier is not None and self.tier_plots is not None:
+            out.append((self.tier, self.col_index[self.tier_plots]))
+        return out
+
+    def admissible(self, chosen: np.ndarray) -> bool:
+        if not check_plan(self.graph, chosen)[0]:
+            return False
+        return self.tier is None or check_plan(self.tier, chosen[self.tier_plots])[0]
+
+    def violating(self, chosen: np.ndarray) -> np.ndarray:
+        """Candidates in a block that breaks the rule (either tier)."""
+        bad = np.zeros(len(chosen), bool)
+        for comp in violating_components(self.graph, chosen):
+            bad[comp] = True
+        if self.tier is not None and self.tier_plots is not None:
+            for comp in violating_components(self.tier, chosen[self.tier_plots]):
+                bad[self.tier_plots[comp]] = True
+        return bad
+
+
+def farmland_rule(inst: Instance, pm: PlanModel, s: Scenario) -> Rule:
+    cand = pm.candidates
+    adj = inst.adjacency[cand][:, cand]
+    root = inst.plots["touches_farmland"].to_numpy(bool)[cand]
+    c = s.contiguity
+    graph = FarmlandGraph(adj, pm.rules.area[cand], root, c.min_block_mu,
+                          priority=pm.rules.priority[cand], big_tier=c.priority_block_mu)
+    rule = Rule(graph, pm.f_cols.astype(np.int64))
+    if c.priority_block_mu is not None:
+        rule.tier, rule.tier_plots = priority_tier(graph)
+    return rule
+
+
+class CombinedSeparator:
+    """The separators of both tiers as one; counts calls and rows."""
+
+    def __init__(self, rule: Rule, fractional: bool) -> None:
+        self.parts = [make_separator(g, cols, fractional) for g, cols in rule.parts()]
+        self.calls = 0
+        self.rows = 0
+
+    def __call__(self, x: np.ndarray, integral: bool) -> Cuts | None:
+        self.calls += 1
+        found = [c for c in (sep(x, integral) for sep in self.parts) if c is not None and len(c)]
+        if not found:
+            return None
+        cuts = Cuts(sp.vstack([c.A for c in found], format="csr"),
+                    np.concatenate([c.lower for c in found]),
+                    np.concatenate([c.upper for c in found]))
+        self.rows += len(cuts)
+        return cuts
+
+
+def with_presolve(model: ArrayModel, rule: Rule, farmland_ok: np.ndarray) -> ArrayModel:
+    """Fix plots that cannot be in any admissible block; add the up-front rows."""
+    col_upper = model.col_upper.copy()  # never write into arrays other models share
+    for graph, cols in rule.parts():
+        eligible = farmland_ok if graph is rule.graph else farmland_ok[rule.tier_plots]
+        cuts, fix = presolve_cuts(graph, cols, eligible, num_cols=model.num_cols)
+        col_upper[cols[fix]] = 0.0
+        model = replace(model, col_upper=col_upper)
+        if len(cuts):
+            model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="contiguity_presolve")
+    return model
+
+
+def repair(pm: PlanModel, rule: Rule, actions: np.ndarray) -> np.ndarray | None:
+    """A rule-abiding plan near `actions`: farmland blocks that break the rule become forest
+    (or are kept where forest is not allowed), then greedy farmland grown from existing farmland
+    and the surviving blocks restores the farmland target. None if a target is then missed."""
+    cand, r = pm.candidates, pm.rules
+    act = actions.copy()
+    bad = rule.violating(act[cand] == FARMLAND)
+    act[cand[bad]] = np.where(r.forest_ok[cand[bad]] & ~r.protected[cand[bad]], FOREST, KEEP)
+    fam = next(f for f in pm.families if f.key == "priority_farmland")
+    F, G = (act == FARMLAND).astype(float), (act == FOREST).astype(float)
+    need = float(fam.rhs[0] - fam.value(F, G)[0])
+    if need > 0:
+        chosen = act[cand] == FARMLAND
+        g = rule.graph
+        grow_from = FarmlandGraph(g.adj, g.area, g.root | chosen, g.min_size)
+        current = np.select([act[cand] == FARMLAND, act[cand] == FOREST],
+                            [pm.model.c[pm.f_cols], pm.model.c[pm.g_cols]], 0.0)
+        extra = np.maximum(pm.model.c[pm.f_cols] - current, 0.0)
+        eligible = r.farmland_ok[cand] & ~chosen & (pm.model.col_upper[pm.f_cols] > 0)
+        add = greedy_farmland(grow_from, eligible, extra, r.area[cand] * r.priority[cand], need)
+        act[cand[add]] = FARMLAND
+    if not rule.admissible(act[cand] == FARMLAND):
+        return None
+    if not all(c.met for c in evaluate_targets(pm.families, act)):
+        return None
+    return act
+
+
+@dataclass
+class ContiguousSolve:
+    result: Result
+    model: ArrayModel
+    method: str
+    rounds: list[dict] = field(default_factory=list)
+    repaired: bool = False
+
+
+def _lp(model: ArrayModel) -> ArrayModel:
+    return replace(model, integrality=np.zeros(model.num_cols, dtype=bool))
+
+
+def _full_x(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray:
+    x = np.zeros(model.num_cols)
+    x[: 2 * len(pm.candidates)] = pm.vector(actions)
+    return x
+
+
+def solve_contiguous(
+    inst: Instance,
+    pm: PlanModel,
+    s: Scenario,
+    backend_name: str,
+    opts: SolveOptions,
+    say: Callable[[str], None],
+) -> ContiguousSolve:
+    t0 = time.perf_counter()
+    rule = farmland_rule(inst, pm, s)
+    backend = get_backend(backend_name)
+    method = s.contiguity.method
+    if method == "auto":
+        method = "branch_and_cut" if "lazy_rows" in backend.capabilities else "rowgen"
+    if method == "branch_and_cut" and "lazy_rows" not in backend.capabilities:
+        raise ValueError(f"branch_and_cut needs a back-end that adds rows during the search "
+                         f"(scip); {backend_name} cannot: use method rowgen or flow")
+    model = with_presolve(pm.model, rule, pm.rules.farmland_ok[pm.candidates])
+    if method == "flow":
+        for graph, cols in rule.parts():
+            prefix = "flow" if graph is rule.graph else "flow_tier"
+            model = add_flow_formulation(model, graph, cols, prefix=prefix)
+        say(f"flow formulation: {model.num_cols:,} columns, {model.num_rows:,} rows")
+        return ContiguousSolve(backend.solve(model, opts), model, method)
+    # A first plan without the rule (cheap), repaired into a rule-abiding warm start.
+    first = get_backend("highs").solve(model, replace(opts, mip_gap=max(opts.mip_gap, LOOSE_GAP),
+                                                      time_limit=_left(opts, t0, 0.25)))
+    warm = None
+    if first.has_solution and first.x is not None:
+        fixed = repair(pm, rule, pm.actions(first.x, inst.num_plots))
+        if fixed is not None:
+            warm = _full_x(model, pm, fixed)
+            say(f"greedy repair of the plan without the rule: objective "
+                f"{model.objective_value(warm):,.1f}")
+    if method == "branch_and_cut":
+        sep = CombinedSeparator(rule, fractional=True)
+        say("SCIP branch-and-cut with lazy contiguity cuts")
+        res = backend.solve(model, replace(opts, time_limit=_left(opts, t0)), warm_start=warm,
+                            separator=sep)
+        res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
+        out = ContiguousSolve(res, model, method)
+    else:
+        out = _row_generation(model, rule, backend, opts, t0, warm, say)
+    return _fallback(out, pm, rule, warm, inst.num_plots)
+
+
+def _left(opts: SolveOptions, t0: float, share: float = 1.0) -> float | None:
+    if opts.time_limit is None:
+        return None
+    return max(1.0, share * (opts.time_limit - (time.perf_counter() - t0)))
+
+
+def _row_generation(
+    model: ArrayModel,
+    rule: Rule,
+    backend: Backend,
+    opts: SolveOptions,
+    t0: float,
+    warm: np.ndarray | None,
+    say: Callable[[str], None],
+) -> ContiguousSolve:
+    sep = CombinedSeparator(rule, fractional=True)
+    rounds: list[dict] = []
+    highs = get_backend("highs")
+    for k in range(LP_ROUNDS):
+        t = time.perf_counter()
+        lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, 0.2)))
+        if not lp.has_solution or lp.x is None:
+            break
+        cuts = sep(lp.x, False)
+        rounds.append({"round": len(rounds) + 1, "phase": "lp", "rows": len(cuts or []),
+                       "bound": lp.objective, "seconds": time.perf_counter() - t})
+        if cuts is None:
+            break
+        model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="cuts")
+        say(f"LP round {k + 1}: bound {lp.objective:,.1f}, {len(cuts)} cuts")
+    best_x, best_obj = warm, (model.objective_value(warm) if warm is not None else np.inf)
+    gap = max(opts.mip_gap, LOOSE_GAP) if warm is None else opts.mip_gap
+    result: Result | None = None
+    while True:
+        t = time.perf_counter()
+        found: list[Cuts] = []
+
+        def on_incumbent(x: np.ndarray, obj: float, found: list[Cuts] = found) -> bool:
+            nonlocal best_x, best_obj
+            cuts = sep(x, True)
+            if cuts is not None:
+                found.append(cuts)
+            elif obj < best_obj:
+                best_x, best_obj = x.copy(), obj
+            return False
+
+        cb = on_incumbent if "incumbents" in backend.capabilities else None
+        limit = _left(opts, t0)
+        result = backend.solve(model, replace(opts, mip_gap=gap, time_limit=limit),
+                               warm_start=best_x, on_incumbent=cb)
+        final = sep(result.x, True) if result.has_solution and result.x is not None else None
+        if final is not None:
+            found.append(final)
+        elif (result.has_solution and result.objective is not None
+              and result.objective <= best_obj + 1e-9 * max(1.0, abs(best_obj))):
+            best_x, best_obj = result.x.copy(), result.objective
+        rows = sum(len(c) for c in found)
+        rounds.append({"round": len(rounds) + 1, "phase": "mip", "rows": rows,
+                       "objective": result.objective, "bound": result.bound, "gap_asked": gap,
+                       "rule_abiding": final is None and result.has_solution,
+                       "seconds": time.perf_counter() - t})
+        say(f"MIP round {len(rounds)}: objective {result.objective}, bound {result.bound}, "
+            f"{rows} cuts")
+        if not result.has_solution or result.termination is not Termination.OPTIMAL:
+            break  # infeasible (the rule makes the targets impossible) or out of time
+        if final is None:
+            if gap <= opts.mip_gap:
+                break  # rule-abiding and proven within the requested gap
+            gap = opts.mip_gap
+            continue
+        for c in found:
+            model = model.add_rows(c.A, c.lower, c.upper, block="cuts")
+        if limit is not None and limit <= 1.0:
+            break
+    result = _with_incumbent(result, best_x, best_obj, model)
+    result.stats.update({"rounds": len(rounds), "separator_rows": sep.rows,
+                         "separator_calls": sep.calls})
+    return ContiguousSolve(result, model, "rowgen", rounds)
+
+
+def _with_incumbent(res: Result, x: np.ndarray | None, obj: float, model: ArrayModel) -> Result:
+    """Report the best rule-abiding plan against the last relaxation's bound."""
+    if x is None:
+        if res.has_solution:  # the last plan breaks the rule: not a plan of the true problem
+            return replace(res, has_solution=False, x=None, objective=None, gap=None,
+                           termination=Termination.TIME_LIMIT
+                           if res.termination is Termination.OPTIMAL else res.termination)
+        return res
+    term = res.termination
+    if res.objective is None or res.x is None or not np.array_equal(res.x, x):
+        term = Termination.TIME_LIMIT if term is Termination.OPTIMAL else term
+    bound = res.bound
+    return replace(res, has_solution=True, x=x, objective=obj, termination=term,
+                   gap=relative_gap(obj, bound) if bound is not None else None)
+
+
+def _fallback(out: ContiguousSolve, pm: PlanModel, rule: Rule, warm: np.ndarray | None,
+              n_plots: int) -> ContiguousSolve:
+    """No rule-abiding plan from the solver: hand back the repaired greedy plan, honestly."""
+    res = out.result
+    if res.has_solution and res.x is not None:
+        if not rule.admissible(res.x[rule.col_index] > 0.5):
+            raise AssertionError("solver returned a plan that breaks the farmland-block rule")
+        return out
+    if warm is None:
+        return out
+    out.result = replace(res, has_solution=True, x=warm, objective=out.model.objective_value(warm),
+                         gap=relative_gap(out.model.objective_value(warm), res.bound)
+                         if res.bound is not None else None,
+                         message=res.message + " (greedy fallback plan)")
+    out.repaired = True
+    return out
+
+
+@dataclass
+class BlockReport:
+    ok: bool
+    blocks: np.ndarray  # block id per plot, -1 where not new farmland
+    block_area: np.ndarray  # mu per block
+    block_touches: np.ndarray  # block touches existing farmland
+    violating: int  # blocks breaking the rule (either tier)
+
+
+def farmland_blocks(inst: Instance, actions: np.ndarray, s: Scenario) -> BlockReport:
+    """New-farmland blocks recomputed from the instance geometry (adjacency over all plots),
+    and whether each meets the rule of scenario `s` (touches existing farmland or is large)."""
+    area = inst.plots["area_mu"].to_numpy(float)
+    root = inst.plots["touches_farmland"].to_numpy(bool)
+    c = s.contiguity
+    graph = FarmlandGraph(inst.adjacency, area, root, c.min_block_mu,
+                          priority=inst.plots["share_priority"].to_numpy(float),
+                          big_tier=c.priority_block_mu)
+    chosen = actions == FARMLAND
+    ok, blocks, block_area, touches = check_plan(graph, chosen)
+    bad = len(violating_components(graph, chosen))
+    if c.priority_block_mu is not None:
+        tier, plots = priority_tier(graph)
+        bad += len(violating_components(tier, chosen[plots]))
+    return BlockReport(bad == 0, blocks, block_area, touches, bad)

@@ -1,0 +1,70 @@
+"""The whole solve with the farmland-block rule on: every back-end and formulation reaches the
+brute-force optimum over all plans, and every returned plan abides by the rule."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from optimizer.solve import solve_plan
+from solvers.result import Termination
+from tests.test_model_bruteforce import enumerate_plans, plan_objective, random_case
+
+METHODS = [("highs", "rowgen"), ("cbc", "rowgen"), ("cpsat", "rowgen"),
+           ("scip", "branch_and_cut"), ("scip", "rowgen"), ("highs", "flow")]
+MIN_BLOCK = 40.0
+
+
+def rule_ok(inst, full: np.ndarray) -> np.ndarray:
+    """Independent rule check with networkx: each block of new farmland touches existing
+    farmland or reaches MIN_BLOCK mu."""
+    g = nx.from_scipy_sparse_array(inst.adjacency)
+    area = inst.plots["area_mu"].to_numpy()
+    root = inst.plots["touches_farmland"].to_numpy()
+    ok = np.ones(len(full), bool)
+    for k, acts in enumerate(full):
+        farm = np.flatnonzero(acts == 1)
+        for comp in nx.connected_components(g.subgraph(farm.tolist())):
+            c = list(comp)
+            if not root[c].any() and area[c].sum() < MIN_BLOCK * (1 - 1e-9):
+                ok[k] = False
+                break
+    return ok
+
+
+def case(seed: int):
+    inst, s = random_case(seed)
+    s.contiguity.enabled = True
+    s.contiguity.min_block_mu = MIN_BLOCK
+    ok, obj, full = enumerate_plans(inst, s)
+    with_rule = ok & rule_ok(inst, full)
+    best = float(obj[with_rule].min()) if with_rule.any() else None
+    free = float(obj[ok].min()) if ok.any() else None
+    return inst, s, best, free
+
+
+_ALL = [case(seed) for seed in range(40)]
+# every case the rule makes infeasible or costlier, plus a few where it is slack
+CASES = [c for c in _ALL if c[3] is not None and (c[2] is None or c[2] > c[3] + 1e-6)][:10]
+CASES += [c for c in _ALL if c[2] is not None and c[3] is not None and c[2] <= c[3] + 1e-6][:2]
+
+
+def test_the_rule_binds_in_the_cases() -> None:
+    binding = [best is not None and best > free + 1e-6 for _, _, best, free in CASES]
+    infeasible_by_rule = [best is None for _, _, best, _ in CASES]
+    assert sum(binding) >= 5 and sum(infeasible_by_rule) >= 1, (binding, infeasible_by_rule)
+
+
+@pytest.mark.parametrize(("backend", "method"), METHODS)
+def test_contiguous_optimum_matches_brute_force(backend: str, method: str) -> None:
+    for k, (inst, s, best, _) in enumerate(CASES):
+        s.contiguity.method = method
+        plan = solve_plan(inst, s, backend=backend, elastic=False)
+        if best is None:
+            assert not plan.result.has_solution, (k, plan.status)
+            continue
+        assert plan.result.termination is Termination.OPTIMAL, (k, plan.status, plan.method)
+        assert plan.all_met, (k, plan.violations, [c for c in plan.checks if not c.met])
+        assert rule_ok(inst, plan.actions[None, :])[0]
+        assert plan_objective(inst, s, plan.actions) == pytest.approx(best, rel=1e-6, abs=1e-6)

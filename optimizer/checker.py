@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from instances.instance import Instance
+from optimizer.contiguous import farmland_blocks
 from optimizer.kpi import ACTIONS, RuleViolation, TargetCheck, evaluate_targets, rule_violations
 from optimizer.scenario import Scenario
 from optimizer.targets import plot_rules, target_families
@@ -85,6 +86,14 @@ def check_actions(
     families, _ = target_families(inst, s, rules)
     result = CheckResult(evaluate_targets(families, actions),
                          rule_violations(rules, actions, inst.plots["plot_id"].to_numpy()))
+    if s.contiguity.enabled:
+        blocks = farmland_blocks(inst, actions, s)
+        if not blocks.ok:
+            result.notes.append(f"farmland blocks: {blocks.violating} block(s) of new farmland "
+                                f"neither touch existing farmland nor reach "
+                                f"{s.contiguity.min_block_mu:g} mu"
+                                + (f" ({s.contiguity.priority_block_mu:g} mu in the priority "
+                                   "zones)" if s.contiguity.priority_block_mu else ""))
     if path is not None:
         result.notes += _cross_check_columns(inst, path)
     return result

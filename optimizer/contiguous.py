@@ -336,6 +336,17 @@ class BlockReport:
     block_touches: np.ndarray  # block touches existing farmland
     violating: int  # blocks breaking the rule (either tier)
 
+    def summary(self) -> dict:
+        a = self.block_area
+        return {"blocks": len(a), "touching_existing_farmland": int(self.block_touches.sum()),
+                "stand_alone": int((~self.block_touches).sum()),
+                "violating": self.violating,
+                "smallest_stand_alone_mu": float(a[~self.block_touches].min())
+                if (~self.block_touches).any() else None,
+                "largest_mu": float(a.max()) if len(a) else None,
+                "at_least_100_mu": int((a >= 100).sum()),
+                "at_least_1000_mu": int((a >= 1000).sum())}
+
 
 def farmland_blocks(inst: Instance, actions: np.ndarray, s: Scenario) -> BlockReport:
     """New-farmland blocks recomputed from the instance geometry (adjacency over all plots),

@@ -104,6 +104,7 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
                              "examples": v.plot_ids[:10]} for v in plan.violations],
         "impossible_targets": [f.to_dict() for f in plan.findings],
         "totals": plan.totals.__dict__,
+        "farmland_blocks": plan.block_summary,
         "rounds": plan.rounds,
         "scenario_settings": plan.scenario.to_dict(),
     })

@@ -43,6 +43,7 @@ class Plan:
     timings: dict[str, float] = field(default_factory=dict)
     blocks: np.ndarray | None = None  # farmland block id per plot (-1: none), with contiguity
     rounds: list[dict] = field(default_factory=list)  # row-generation log
+    block_summary: dict = field(default_factory=dict)  # new farmland blocks and their sizes
 
     @property
     def all_met(self) -> bool:
@@ -120,7 +121,7 @@ def solve_plan(
     timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t0}
     return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
-                s.elastic.enabled, method, timings, blocks.blocks, rounds)
+                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary())
 
 
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,

@@ -125,3 +125,18 @@ def test_plan_file_round_trip_in_any_row_order(tmp_path: Path) -> None:
                           "action": np.array(["keep", "farmland", "forest"])[actions]})
     path = _write(tmp_path, table.iloc[::-1])
     assert (read_plan_actions(path, inst.plots["plot_id"]) == actions).all()
+
+
+def test_check_verifies_farmland_blocks_from_geometry() -> None:
+    """A lone small farmland plot away from existing farmland breaks the block rule."""
+    inst, s, actions = base_case()
+    s.contiguity.enabled = True
+    s.contiguity.min_block_mu = 1e6  # no stand-alone block is large enough
+    p = inst.plots
+    p["touches_farmland"] = False
+    assert any("farmland blocks: 1 block(s)" in x for x in problems(inst, s, actions))
+    p.loc[1, "touches_farmland"] = True  # plots 0-1-2 form one block touching farmland
+    assert problems(inst, s, actions) == []
+    s.contiguity.min_block_mu = 1.0  # or the block is large enough on its own
+    p["touches_farmland"] = False
+    assert problems(inst, s, actions) == []

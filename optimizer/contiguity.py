@@ -368,7 +368,10 @@ def fractional_cuts(
     covered = np.zeros(graph.n, dtype=bool)
     for s in sets:
         covered[s] = True
-    sources = np.flatnonzero(support & ~graph.root & ~covered)
+    # a plot large enough to stand alone is admissible by itself: no ball of area < min_size
+    # holds it, and no row x_b <= x(N(R)) is valid for it
+    small = ~large_enough(graph.area, graph.min_size)
+    sources = np.flatnonzero(support & ~graph.root & ~covered & small)
     sources = sources[np.argsort(-xs[sources], kind="stable")][:max_sources]
     for b in sources:
         if covered[b]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import geopandas as gpd  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -64,14 +65,12 @@ def draw_plan_map(
                                   label=name.replace("_", " ")))
     blocks = getattr(plan, "blocks", None)
     if actions is None and blocks is not None and (blocks >= 0).any():
-        merged = inst.geometry[blocks >= 0].groupby(blocks[blocks >= 0]).apply(
-            lambda g: g.union_all())
-        ax.plot([], [])
-        for geom in merged:
-            xs = getattr(geom, "geoms", [geom])
-            for part in xs:
-                ax.plot(*part.exterior.xy, color="#8c510a", linewidth=0.6)
-        handles.append(Line2D([], [], color="#8c510a", label="new farmland block"))
+        new = blocks >= 0
+        outline = gpd.GeoDataFrame({"block": blocks[new]}, geometry=inst.geometry.values[new],
+                                   crs=inst.geometry.crs).dissolve("block").boundary
+        outline.plot(ax=ax, color="#8c510a", linewidth=0.6)
+        handles.append(Line2D([], [], color="#8c510a", label=f"new farmland block "
+                              f"({len(outline)})"))
     ax.set_axis_off()
     ax.set_aspect("equal")
     _scale_bar(ax)

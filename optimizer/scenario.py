@@ -71,7 +71,7 @@ class Elastic:
 
 @dataclass
 class Contiguity:
-    enabled: bool = False
+    enabled: bool = True  # seed: new farmland in contiguous blocks
     min_block_mu: float = 100.0  # 百亩园
     priority_block_mu: float | None = None  # optional larger tier inside the priority zones
     method: str = "auto"  # auto | branch_and_cut | rowgen | flow

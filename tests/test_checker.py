@@ -28,6 +28,7 @@ def base_case():
     actions[[3]] = 2  # forest inside
     a = p["area_mu"].to_numpy()
     s = Scenario()
+    s.contiguity.enabled = False
     s.eligibility.low_efficiency_max_wan_per_mu = 10.0
     t = s.targets
     t.total_reduction_mu = float(a[:4].sum())

@@ -74,7 +74,8 @@ def test_compare_hand_made_plans(rng: np.random.Generator, tmp_path: Path) -> No
                 "forest_mu": area[g].sum(), "vacated_plots": v.sum(),
                 "cost_wan": cost_f[f].sum() + cost_g[g].sum(),
                 "lost_output_wan": p["output_wan"].to_numpy()[v].sum(),
-                "priority_farmland": (area * prio)[f].sum(),
+                "priority_farmland": inst.stats["farmland_in_priority_mu"]
+                + (area * prio)[f].sum(),
                 "conversion_balance": area[f].sum() - area[g].sum(),
                 "share": (area * prio)[v].sum() / area[v].sum()}
 

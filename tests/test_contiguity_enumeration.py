@@ -100,6 +100,10 @@ def make_cases() -> list[Case]:
              90.0),
         Case("5x4", grid(5, 4), rng.integers(10, 60, 20).astype(float), _roots(20, [3, 16]),
              100.0),
+        # plots of 100+ mu stand alone: no cut may ever force them to have a neighbour
+        Case("4x4-bigplots", grid(4, 4), np.where(np.arange(16) % 5 == 2, 130.0,
+                                                  rng.integers(15, 45, 16)).astype(float),
+             _roots(16, [12]), 100.0),
         Case("irregular", edges_to_adj(IRREGULAR_EDGES, 12),
              np.array([30, 10, 25, 60, 45, 20, 35, 15, 50, 40, 5, 70], float),
              _roots(12, [0, 8]), 100.0),

@@ -79,6 +79,7 @@ def random_case(seed: int):
     a = inst.plots["area_mu"].to_numpy()
     pr = inst.plots["share_priority"].to_numpy()
     s = Scenario()
+    s.contiguity.enabled = False  # the block rule has its own tests (test_contiguous_solve)
     s.eligibility.low_efficiency_max_wan_per_mu = THRESHOLD
     t = s.targets
     t.total_reduction_mu = float(np.round(rng.uniform(0.15, 0.5) * a.sum(), 2))

@@ -13,12 +13,12 @@ from tests.test_model_bruteforce import enumerate_plans, plan_objective, random_
 
 METHODS = [("highs", "rowgen"), ("cbc", "rowgen"), ("cpsat", "rowgen"),
            ("scip", "branch_and_cut"), ("scip", "rowgen"), ("highs", "flow")]
-MIN_BLOCK = 40.0
+MIN_BLOCKS = (40.0, 15.0)  # 15 mu: some plots are large enough to stand alone
 
 
-def rule_ok(inst, full: np.ndarray) -> np.ndarray:
+def rule_ok(inst, full: np.ndarray, min_block: float) -> np.ndarray:
     """Independent rule check with networkx: each block of new farmland touches existing
-    farmland or reaches MIN_BLOCK mu."""
+    farmland or reaches min_block mu."""
     g = nx.from_scipy_sparse_array(inst.adjacency)
     area = inst.plots["area_mu"].to_numpy()
     root = inst.plots["touches_farmland"].to_numpy()
@@ -27,27 +27,30 @@ def rule_ok(inst, full: np.ndarray) -> np.ndarray:
         farm = np.flatnonzero(acts == 1)
         for comp in nx.connected_components(g.subgraph(farm.tolist())):
             c = list(comp)
-            if not root[c].any() and area[c].sum() < MIN_BLOCK * (1 - 1e-9):
+            if not root[c].any() and area[c].sum() < min_block * (1 - 1e-9):
                 ok[k] = False
                 break
     return ok
 
 
-def case(seed: int):
+def case(seed: int, min_block: float):
     inst, s = random_case(seed)
     s.contiguity.enabled = True
-    s.contiguity.min_block_mu = MIN_BLOCK
+    s.contiguity.min_block_mu = min_block
     ok, obj, full = enumerate_plans(inst, s)
-    with_rule = ok & rule_ok(inst, full)
+    with_rule = ok & rule_ok(inst, full, min_block)
     best = float(obj[with_rule].min()) if with_rule.any() else None
     free = float(obj[ok].min()) if ok.any() else None
     return inst, s, best, free
 
 
-_ALL = [case(seed) for seed in range(40)]
-# every case the rule makes infeasible or costlier, plus a few where it is slack
-CASES = [c for c in _ALL if c[3] is not None and (c[2] is None or c[2] > c[3] + 1e-6)][:10]
-CASES += [c for c in _ALL if c[2] is not None and c[3] is not None and c[2] <= c[3] + 1e-6][:2]
+CASES = []
+for _min in MIN_BLOCKS:
+    _all = [case(seed, _min) for seed in range(40)]
+    # cases the rule makes infeasible or costlier, plus a few where it is slack
+    CASES += [c for c in _all if c[3] is not None and (c[2] is None or c[2] > c[3] + 1e-6)][:7]
+    CASES += [c for c in _all if c[2] is not None and c[3] is not None
+              and c[2] <= c[3] + 1e-6][:2]
 
 
 def test_the_rule_binds_in_the_cases() -> None:
@@ -66,5 +69,5 @@ def test_contiguous_optimum_matches_brute_force(backend: str, method: str) -> No
             continue
         assert plan.result.termination is Termination.OPTIMAL, (k, plan.status, plan.method)
         assert plan.all_met, (k, plan.violations, [c for c in plan.checks if not c.met])
-        assert rule_ok(inst, plan.actions[None, :])[0]
+        assert rule_ok(inst, plan.actions[None, :], s.contiguity.min_block_mu)[0]
         assert plan_objective(inst, s, plan.actions) == pytest.approx(best, rel=1e-6, abs=1e-6)

@@ -86,13 +86,13 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
     adjacency = overlay.adjacency_matrix(len(geoms), i, j, shared, MIN_SHARED_M)
 
     plots["area_mu"] = area_m2 / M2_PER_MU
-    unions = {name: overlay.dissolve(zones[name].geometry.to_numpy()) for name in ZONE_LAYERS}
-    unions["priority"] = shapely.union_all([unions[name] for name in PRIORITY_LAYERS])
     pieces: dict[str, NDArray[np.object_]] = {}
     stats: dict[str, float] = {}
-    for k, (name, union) in enumerate(unions.items()):
-        report("zones", 0.4 + 0.4 * k / len(unions))
-        pieces[name] = overlay.zone_pieces(union)
+    for k, name in enumerate((*ZONE_LAYERS, "priority")):
+        report("zones", 0.4 + 0.4 * k / (len(ZONE_LAYERS) + 1))
+        pieces[name] = overlay.zone_pieces(
+            np.concatenate([pieces[p] for p in PRIORITY_LAYERS]) if name == "priority"
+            else zones[name].geometry.to_numpy())
         inside = overlay.area_inside(geoms, area_m2, pieces[name])
         plots[f"share_{name}"] = np.clip(inside / area_m2, 0.0, 1.0)
         stats[f"{name}_mu"] = float(inside.sum() / M2_PER_MU)

@@ -56,21 +56,25 @@ def subdivide(polygons: NDArray[np.object_], max_vertices: int = MAX_PIECE_VERTI
     return np.concatenate(done) if done else np.empty(0, dtype=object)
 
 
-def dissolve(geoms: NDArray[np.object_]) -> shapely.Geometry:
-    """Union of valid polygons as one (multi)polygon; an empty polygon when there are none."""
-    parts = polygon_parts(geoms)
-    if parts.size <= 1:
-        return parts[0] if parts.size else shapely.Polygon()
-    # Non-overlapping polygons with matching edges (a coverage: land-use plots, the parts of one
-    # multipolygon) union several times faster with the coverage algorithm.
-    if shapely.coverage_is_valid(parts):
-        return shapely.coverage_union_all(parts)
-    return shapely.union_all(parts)
+def zone_pieces(geoms: NDArray[np.object_] | shapely.Geometry) -> NDArray[np.object_]:
+    """A zone layer as small polygons with disjoint interiors covering the layer's union.
 
-
-def zone_pieces(zone: shapely.Geometry) -> NDArray[np.object_]:
-    """A dissolved zone as small pieces (interiors disjoint, union = zone) for spatial joins."""
-    return subdivide(np.array([zone], dtype=object))
+    Only polygons whose interiors overlap are unioned: a layer of touching polygons (parcels,
+    or the parts of one multipolygon) needs no dissolve, which for a detailed city-wide layer
+    takes many seconds.
+    """
+    # Subdivide first: testing small polygons against a huge one (a forest with thousands of
+    # holes, islands in them) costs time in proportion to the huge one's vertices, each time.
+    pieces = subdivide(np.atleast_1d(np.asarray(geoms, dtype=object)))
+    i, j = shapely.STRtree(pieces).query(pieces, predicate="intersects")
+    i, j = i[i < j], j[i < j]
+    meet = ~shapely.touches(pieces[i], pieces[j])
+    overlapping = np.zeros(pieces.size, dtype=bool)
+    overlapping[i[meet]] = overlapping[j[meet]] = True
+    if not overlapping.any():
+        return pieces
+    union = shapely.union_all(pieces[overlapping])
+    return np.concatenate([pieces[~overlapping], subdivide(np.array([union], dtype=object))])
 
 
 def intersect_pieces(a: NDArray[np.object_], b: NDArray[np.object_]) -> NDArray[np.object_]:

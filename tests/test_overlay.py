@@ -157,7 +157,7 @@ def test_l_shape_partial_edges(tmp_path: Path, angle: float) -> None:
     assert inst.plots["area_mu"][0] == pytest.approx(30_000 / M2_PER_MU)
 
 
-def test_subdivide_tiles_a_detailed_zone() -> None:
+def test_zone_pieces_tile_a_detailed_zone() -> None:
     # A 2,000-vertex wavy disc with a hole: pieces are small, disjoint and add up to it.
     t = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
     r = 1000 + 80 * np.sin(17 * t)
@@ -239,10 +239,13 @@ def test_plot_contacts_match_brute_force() -> None:
     assert 0 < unmatched.sum() < len(plots) / 2  # both paths were used
 
 
-def test_dissolve_of_a_coverage_and_of_overlapping_polygons() -> None:
+def test_zone_pieces_of_touching_and_of_overlapping_polygons() -> None:
+    # Pieces must tile the union: disjoint interiors, so their areas add up to its area.
     tiles = voronoi_plots(60, seed=5)
     some = tiles[::2]
-    for geoms in (some, np.r_[some, [shapely.buffer(some[0], 30)]]):
-        union = overlay.dissolve(geoms)
-        assert union.is_valid
-        assert union.symmetric_difference(shapely.union_all(geoms)).area < 1e-6
+    blob = shapely.buffer(some[0], 30)
+    for geoms in (some, np.r_[some, [blob]], np.array([shapely.union_all(some)])):
+        pieces = overlay.zone_pieces(geoms)
+        union = shapely.union_all(geoms)
+        assert shapely.area(pieces).sum() == pytest.approx(union.area, rel=1e-9)
+        assert shapely.union_all(pieces).symmetric_difference(union).area < 1e-6

@@ -1,0 +1,125 @@
+"""Figures from a benchmark CSV: time against plot count (log-log), build against the PuLP
+baseline, and gap against time.
+
+    python -m benchmarks.plots benchmarks/results/results.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _latest(df: pd.DataFrame, run_id: str | None) -> pd.DataFrame:
+    if df.empty:
+        return df
+    return df[df["run_id"] == (run_id or df["run_id"].iloc[-1])]
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _label(r: pd.Series) -> str:
+    g = "" if r["scenario"] != "contiguity" or str(r["greedy"]) == "True" else " no greedy"
+    m = "" if r["method"] in ("mip",) else f" {r['method']}"
+    return f"{r['backend']}{m}{g}"
+
+
+def time_vs_plots(df: pd.DataFrame, path: Path) -> Path:
+    """Left: build times (array build, HiGHS hand-off, PuLP objects) against plots, with a
+    linear reference. Right: solve times per back-end / method, targets and contiguity."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    pulp = df[df["method"] == "pulp"].sort_values("plots")
+    ax = axes[0]
+    for col, name in (("array_build_s", "array build (build_model)"),
+                      ("array_handoff_s", "HiGHS hand-off (passModel)"),
+                      ("pulp_build_s", "PuLP objects (LpVariable, lpSum)"),
+                      ("pulp_write_s", "PuLP writeMPS")):
+        d = pulp.dropna(subset=[col])
+        if len(d):
+            ax.loglog(d["plots"], d[col], "o-", label=name)
+    if len(pulp.dropna(subset=["array_build_s"])):
+        x0 = pulp["plots"].min()
+        y0 = pulp.loc[pulp["plots"] == x0, "array_build_s"].iloc[0]
+        xs = np.array([x0, pulp["plots"].max()])
+        ax.loglog(xs, y0 * xs / x0, "k:", label="linear in plots")
+    ax.set(title="model build", xlabel="plots", ylabel="seconds")
+    ax.legend(fontsize=8)
+    for ax, scen in zip(axes[1:], ("targets", "contiguity"), strict=True):
+        d = df[(df["scenario"] == scen) & df["solve_s"].notna()]
+        for label, g in d.groupby(d.apply(_label, axis=1)):
+            g = g.sort_values("plots")
+            ax.loglog(g["plots"], g["solve_s"], "o-", label=label)
+            hit = g[g["termination"] != "optimal"]
+            ax.loglog(hit["plots"], hit["solve_s"], "x", color="k", ms=9)
+        ax.set(title=f"solve, {scen} (x: not proven within the gap)", xlabel="plots",
+               ylabel="seconds")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def gap_vs_time(df: pd.DataFrame, traces: pd.DataFrame | None, path: Path) -> Path:
+    """Left: HiGHS incumbent/bound gap over time (targets scenario). Right: final gap against
+    solve time of every run, time-limited ones marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    ax = axes[0]
+    if traces is not None and len(traces):
+        t = traces[traces["scenario"] == "targets"]
+        for inst, g in t.groupby("instance", sort=False):
+            inc, bnd = g["incumbent"].to_numpy(float), g["bound"].to_numpy(float)
+            gap = np.abs(inc - bnd) / np.maximum(np.abs(inc), 1e-9)
+            ok = np.isfinite(gap)
+            if ok.any():
+                ax.semilogy(g["t"].to_numpy(float)[ok], np.maximum(gap[ok], 1e-6), ".-",
+                            label=inst, drawstyle="steps-post")
+        ax.axhline(1e-3, color="grey", ls=":", lw=1)
+    ax.set(title="HiGHS gap over time (targets, no contiguity)", xlabel="seconds",
+           ylabel="relative gap (floor 1e-6)")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    d = df[df["gap"].notna() & df["solve_s"].notna()]
+    for scen, g in d.groupby("scenario"):
+        limited = g["termination"] != "optimal"
+        ax.loglog(g.loc[~limited, "solve_s"], np.maximum(g.loc[~limited, "gap"], 1e-6), "o",
+                  label=f"{scen}, optimal within gap", alpha=0.7)
+        if limited.any():
+            ax.loglog(g.loc[limited, "solve_s"], np.maximum(g.loc[limited, "gap"], 1e-6), "x",
+                      ms=9, label=f"{scen}, stopped (time limit)")
+    ax.axhline(1e-3, color="grey", ls=":", lw=1)
+    ax.axhline(1e-2, color="grey", ls="--", lw=1)
+    ax.set(title="final gap vs solve time, every run", xlabel="seconds",
+           ylabel="gap (floor 1e-6)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def draw(csv: Path, run_id: str | None = None, outdir: Path | None = None) -> list[Path]:
+    csv = Path(csv)
+    outdir = outdir or csv.parent
+    df = _latest(pd.read_csv(csv), run_id)
+    tpath = csv.with_name(csv.stem + "_traces.csv")
+    traces = _latest(pd.read_csv(tpath), run_id) if tpath.exists() else None
+    return [time_vs_plots(df, outdir / "time_vs_plots.png"),
+            gap_vs_time(df, traces, outdir / "gap_vs_time.png")]
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="python -m benchmarks.plots")
+    p.add_argument("csv", type=Path)
+    p.add_argument("--run-id")
+    a = p.parse_args()
+    for f in draw(a.csv, a.run_id):
+        print(f)

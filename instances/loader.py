@@ -3,11 +3,18 @@
 Every problem in the input raises InstanceError with one line naming file, layer, row and field.
 Definitions the planner relies on:
 - row numbers are 1-based feature numbers within the layer;
-- the study area is the union of the plots; "<zone>_mu" stats are the zone's area inside it;
+- Shapefile field names may be the schema names cut to 10 characters (dBase's limit), and any
+  column name matches case-insensitively; a Shapefile directory's meta table is meta.dbf or
+  meta.csv (columns key, value);
+- zone layers in another CRS are reprojected to the plots' CRS; their null or empty features are
+  dropped with a warning; Instance.zones also holds the townships layer when there is one;
+- the study area is the union of the plots; "<zone>_mu", "priority_mu",
+  "farmland_in_priority_mu" and "forest_in_plain_mu" are areas inside it;
+- adjacency: boundary shared over more than 0.5 m (edges within about 1 mm count as shared);
 - touches_farmland / touches_forest: more than 0.5 m of the plot's boundary lies on or inside the
-  (dissolved) existing farmland / forest layer (sharing an edge, overlapping, or lying within:
-  a farmland plot inside the farmland layer touches it), or the plot shares more than 0.5 m of
-  boundary with a plot whose land_use is farmland / forest. Corner contacts do not count.
+  existing farmland / forest layer (sharing an edge, overlapping, or lying within: a farmland
+  plot inside the farmland layer touches it), or the plot shares more than 0.5 m of boundary
+  with a plot whose land_use is farmland / forest. Corner contacts do not count.
 """
 
 from __future__ import annotations
@@ -119,6 +126,8 @@ class _Source:
     """The layers of a GeoPackage, or of a directory holding <layer>.shp (and meta.dbf/.csv)."""
 
     def __init__(self, path: Path, encoding: str | None) -> None:
+        if path.suffix.lower() == ".shp" and path.exists():
+            path = path.parent  # one layer of a Shapefile directory was named: read them all
         self.path = path
         self.encoding = encoding
         self.layers: dict[str, Path] = {}

@@ -127,6 +127,7 @@ def test_shapefile_directory_in_gbk(tmp_path: Path, cpg: str) -> None:
     encoding = "gbk" if cpg.endswith("given") else None
     inst = load_instance(folder, layers_dir_encoding=encoding)
     check_round_trip(inst, folder)
+    assert load_instance(folder / "plots.shp").plots.equals(inst.plots)  # a layer names its folder
     assert inst.name == "layers" and inst.meta == {}
 
 

@@ -17,8 +17,9 @@ class Instance:
       - area_mu: plot area from geometry (mu)
       - share_<zone> for each zone in ZONE_LAYERS and share_priority (union of PRIORITY_LAYERS):
         fraction of the plot's area inside the zone, in [0, 1]
-      - touches_farmland / touches_forest: plot boundary touches existing farmland / forest
-        (layer polygons, or plots of that land use), within 0.5 m
+      - touches_farmland / touches_forest: more than 0.5 m of the plot's boundary lies on or
+        inside the existing farmland / forest layer, or is shared with a plot of that land use
+        (corner contacts do not count)
       - collective: land_use in CANDIDATE_LAND_USES
     `adjacency`: symmetric CSR (n x n), data = shared boundary length in metres (> 0.5 m).
     `stats`: areas in mu: "<zone>_mu" for every zone layer (dissolved, inside the study area),

@@ -162,10 +162,26 @@ def _lp(model: ArrayModel) -> ArrayModel:
     return replace(model, integrality=np.zeros(model.num_cols, dtype=bool))
 
 
-def _full_x(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray:
-    x = np.zeros(model.num_cols)
-    x[: 2 * len(pm.candidates)] = pm.vector(actions)
-    return x
+def _full_x(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray | None:
+    """The model vector of a plan: f/g from the actions, every other column (compactness
+    products, shortfalls, ...) at its best value given them (an LP with f/g fixed).
+    None if the plan is not feasible for the model."""
+    k = 2 * len(pm.candidates)
+    fg = pm.vector(actions)
+    lower, upper = model.col_lower.copy(), model.col_upper.copy()
+    lower[:k] = upper[:k] = fg
+    if (fg > model.col_upper[:k] + 1e-9).any():
+        return None
+    if model.num_cols == k:
+        x = fg
+    else:
+        lp = get_backend("highs").solve(replace(_lp(model), col_lower=lower, col_upper=upper),
+                                        SolveOptions())
+        if not lp.has_solution or lp.x is None:
+            return None
+        x = lp.x.copy()
+        x[:k] = fg
+    return x if model.max_violation(x) <= 1e-6 else None
 
 
 def solve_contiguous(
@@ -198,8 +214,8 @@ def solve_contiguous(
     warm = None
     if first.has_solution and first.x is not None:
         fixed = repair(pm, rule, pm.actions(first.x, inst.num_plots))
-        if fixed is not None:
-            warm = _full_x(model, pm, fixed)
+        warm = None if fixed is None else _full_x(model, pm, fixed)
+        if warm is not None:
             say(f"greedy repair of the plan without the rule: objective "
                 f"{model.objective_value(warm):,.1f}")
     if method == "branch_and_cut":

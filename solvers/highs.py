@@ -19,6 +19,9 @@ from solvers.result import Result, Termination, relative_gap
 _last_threads: int | None = None  # HiGHS keeps one global thread pool per process
 
 
+PRESOLVE_RULES_OFF = 1 << 16
+
+
 def _status_map() -> dict[Any, Termination]:
     import highspy
 
@@ -76,6 +79,10 @@ class HighsBackend(Backend):
         h.setOptionValue("threads", int(opts.threads))
         h.setOptionValue("random_seed", int(opts.seed))
         h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
+        # HiGHS 1.14.0 presolve rule 16 (bit 16 of presolve_rule_off) returned a wrong
+        # "optimal" MIP on an 18-column model (a compactness + contiguity case in
+        # tests/test_contiguous_solve.py); with it off HiGHS matches brute force.
+        h.setOptionValue("presolve_rule_off", PRESOLVE_RULES_OFF)
         if opts.time_limit is not None:
             h.setOptionValue("time_limit", float(opts.time_limit))
 

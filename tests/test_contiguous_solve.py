@@ -71,3 +71,25 @@ def test_contiguous_optimum_matches_brute_force(backend: str, method: str) -> No
         assert plan.all_met, (k, plan.violations, [c for c in plan.checks if not c.met])
         assert rule_ok(inst, plan.actions[None, :], s.contiguity.min_block_mu)[0]
         assert plan_objective(inst, s, plan.actions) == pytest.approx(best, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize(("backend", "method"), [("highs", "rowgen"), ("scip", "branch_and_cut"),
+                                                 ("cbc", "rowgen")])
+def test_rule_with_isolation_penalty_matches_brute_force(backend: str, method: str) -> None:
+    """Compactness adds columns beside f/g: the warm start must be completed for them."""
+    weight = 30.0
+    checked = 0
+    for inst, s, _, _ in CASES:
+        ok, obj, full = enumerate_plans(inst, s)
+        ok &= rule_ok(inst, full, s.contiguity.min_block_mu)
+        if not ok.any():
+            continue
+        v = (full > 0).astype(float)
+        lone = (v > 0) & ((v @ inst.adjacency.toarray()) == 0)
+        total = obj + weight * (lone * inst.plots["area_mu"].to_numpy()).sum(axis=1)
+        s.compactness.weight, s.compactness.form, s.contiguity.method = weight, "isolated", method
+        plan = solve_plan(inst, s, backend=backend, elastic=False)
+        assert plan.result.termination is Termination.OPTIMAL, plan.status
+        assert plan.result.objective == pytest.approx(float(total[ok].min()), rel=1e-6)
+        checked += 1
+    assert checked >= 5

@@ -117,6 +117,13 @@ def report(plan) -> None:
         f"vacated {t.vacated_mu:,.0f} mu in {t.vacated_plots:,} plots "
         f"(farmland {t.farmland_mu:,.0f} mu, forest {t.forest_mu:,.0f} mu); "
         f"cost {t.cost_wan:,.0f} 万元; lost output {t.lost_output_wan:,.0f} 万元/year")
+    b = plan.block_summary
+    if b.get("blocks"):
+        out_console.print(
+            f"new farmland in {b['blocks']} block(s): {b['touching_existing_farmland']} extend "
+            f"existing farmland, {b['stand_alone']} stand alone"
+            + (f" (smallest {b['smallest_stand_alone_mu']:,.0f} mu)" if b["stand_alone"] else "")
+            + f"; largest {b['largest_mu']:,.0f} mu", highlight=False)
     for f in plan.findings:
         out_console.print(f"[yellow]cannot be met:[/] {f.message}", highlight=False)
     for v in plan.violations:
@@ -201,6 +208,14 @@ def demo(
     if not gpkg.exists():
         generate(out=gpkg, district=district, plots=plots, seed=seed)
     code = _solve(gpkg, out / "plan", None, None, None, None)
+    if code in (0, 2):
+        from optimizer.checker import check_plan_file
+        from optimizer.scenario import Scenario
+
+        problems = check_plan_file(_load(gpkg), Scenario(), out / "plan" / "plan.csv").problems()
+        out_console.print("independent check of plan.csv against the geometry: "
+                          + ("[green]all targets and rules met[/]" if not problems
+                             else "[red]" + "; ".join(problems) + "[/]"))
     console.print(f"map: {out / 'plan' / 'map.png'}")
     raise typer.Exit(code)
 

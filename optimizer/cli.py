@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,7 +25,7 @@ DEFAULT_DISTRICT, DEFAULT_PLOTS, DEFAULT_SEED = "chaoyang", 20_000, 1
 
 def fail(message: str, code: int = 1) -> None:
     """One clear line, no traceback."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -125,9 +126,9 @@ def report(plan) -> None:
             + (f" (smallest {b['smallest_stand_alone_mu']:,.0f} mu)" if b["stand_alone"] else "")
             + f"; largest {b['largest_mu']:,.0f} mu", highlight=False)
     for f in plan.findings:
-        out_console.print(f"[yellow]cannot be met:[/] {f.message}", highlight=False)
+        out_console.print(f"[yellow]cannot be met:[/] {escape(f.message)}", highlight=False)
     for v in plan.violations:
-        out_console.print(f"[red]rule violated:[/] {v.describe()}", highlight=False)
+        out_console.print(f"[red]rule violated:[/] {escape(v.describe())}", highlight=False)
 
 
 @app.command()
@@ -186,11 +187,11 @@ def check(
         fail(str(err))
     out_console.print(target_table(result.checks, f"check of {plan_csv}"))
     for v in result.violations:
-        out_console.print(f"[red]rule violated:[/] {v.describe()}", highlight=False)
+        out_console.print(f"[red]rule violated:[/] {escape(v.describe())}", highlight=False)
     problems = result.problems()
     if problems:
         for p in problems:
-            console.print(f"[bold red]violated:[/] {p}", highlight=False)
+            console.print(f"[bold red]violated:[/] {escape(p)}", highlight=False)
         raise typer.Exit(1)
     out_console.print("[green]all targets and rules met[/]")
 
@@ -215,7 +216,7 @@ def demo(
         problems = check_plan_file(_load(gpkg), Scenario(), out / "plan" / "plan.csv").problems()
         out_console.print("independent check of plan.csv against the geometry: "
                           + ("[green]all targets and rules met[/]" if not problems
-                             else "[red]" + "; ".join(problems) + "[/]"))
+                             else "[red]" + escape("; ".join(problems)) + "[/]"))
     console.print(f"map: {out / 'plan' / 'map.png'}")
     raise typer.Exit(code)
 

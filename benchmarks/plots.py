@@ -106,6 +106,60 @@ def gap_vs_time(df: pd.DataFrame, traces: pd.DataFrame | None, path: Path) -> Pa
     return _save(fig, path)
 
 
+def _f(v: object, spec: str) -> str:
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if np.isnan(x) else format(x, spec)
+
+
+def build_table(df: pd.DataFrame) -> str:
+    """Array build against the PuLP-object build, per instance, from the same worker."""
+    d = df[df["method"] == "pulp"].sort_values("plots")
+    out = ["| instance | columns | rows | nonzeros | build_model s | HiGHS hand-off s | "
+           "PuLP objects s | PuLP writeMPS s | PuLP objects / build_model | "
+           "PuLP (objects + MPS) / (build_model + hand-off) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for _, r in d.iterrows():
+        arr = r["array_build_s"] + r["array_handoff_s"]
+        out.append(
+            f"| {r['instance']} | {int(r['columns']):,} | {int(r['rows']):,} | "
+            f"{int(r['nonzeros']):,} | {_f(r['array_build_s'], '.4f')} | "
+            f"{_f(r['array_handoff_s'], '.4f')} | {_f(r['pulp_build_s'], '.3f')} | "
+            f"{_f(r['pulp_write_s'], '.3f')} | "
+            f"{_f(r['pulp_build_s'] / r['array_build_s'], '.0f')}× | "
+            f"{_f((r['pulp_build_s'] + r['pulp_write_s']) / arr, '.0f')}× |")
+    return "\n".join(out)
+
+
+def runs_table(df: pd.DataFrame) -> str:
+    """Every solve run: sizes, times, gap, status."""
+    d = df[df["method"] != "pulp"]
+    out = ["| instance | scenario | back-end | method | greedy | limit s | build s | "
+           "solve s | build/solve | gap | termination | targets met | elastic | bound ≤ obj | "
+           "peak MB |",
+           "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---|---:|"]
+    for _, r in d.iterrows():
+        greedy = ("on" if str(r["greedy"]) == "True" else "off") \
+            if r["scenario"] == "contiguity" else ""
+        ratio = r["build_s"] / r["solve_s"] if r["solve_s"] and r["solve_s"] > 0 else np.nan
+        method = r["method_used"] if isinstance(r["method_used"], str) else r["method"]
+        out.append(
+            f"| {r['instance']} | {r['scenario']} | {r['backend']} | {method} | {greedy} | "
+            f"{_f(r['time_limit'], '.0f')} | {_f(r['build_s'], '.3f')} | "
+            f"{_f(r['solve_s'], '.2f')} | {_f(ratio, '.2%')} | {_f(r['gap'], '.3%')} | "
+            f"{r['termination']} | {_yes(r['all_met'])} | {_yes(r['elastic'], plain=True)} | "
+            f"{_yes(r['bound_ok'])} | {_f(r['peak_mem_mb'], '.0f')} |")
+    return "\n".join(out)
+
+
+def _yes(v: object, plain: bool = False) -> str:
+    if str(v) not in ("True", "False"):
+        return "–"
+    return "yes" if str(v) == "True" else ("no" if plain else "**no**")
+
+
 def draw(csv: Path, run_id: str | None = None, outdir: Path | None = None) -> list[Path]:
     csv = Path(csv)
     outdir = outdir or csv.parent
@@ -120,6 +174,11 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="python -m benchmarks.plots")
     p.add_argument("csv", type=Path)
     p.add_argument("--run-id")
+    p.add_argument("--tables", action="store_true", help="print markdown tables, no figures")
     a = p.parse_args()
-    for f in draw(a.csv, a.run_id):
-        print(f)
+    if a.tables:
+        frame = _latest(pd.read_csv(a.csv), a.run_id)
+        print(build_table(frame) + "\n\n" + runs_table(frame))
+    else:
+        for f in draw(a.csv, a.run_id):
+            print(f)

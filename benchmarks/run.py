@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import os
@@ -91,11 +92,19 @@ def instance_file(district: str, plots: int, seed: int, cache: Path) -> Path:
     return path
 
 
+def _loader_version() -> str:
+    """Hash of the instances package source: a pickle made by other loader code is not reused."""
+    h = hashlib.sha256()
+    for f in sorted((REPO / "instances").glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def load_cached(district: str, plots: int, seed: int, cache: Path) -> tuple[Any, float]:
     """The loaded Instance (from its pickle when present) and the GeoPackage load time
     (measured when the pickle was made, kept beside it)."""
     gpkg = instance_file(district, plots, seed, cache)
-    pkl = gpkg.with_suffix(".pickle")
+    pkl = gpkg.with_suffix(f".{_loader_version()}.pickle")
     if pkl.exists() and pkl.stat().st_mtime >= gpkg.stat().st_mtime:
         with pkl.open("rb") as fh:
             inst, load_s = pickle.load(fh)
@@ -361,7 +370,21 @@ def machine_info() -> dict[str, Any]:
         except md.PackageNotFoundError:
             versions[pkg] = None
     return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(ram, 1),
-            "platform": platform.platform(), "versions": versions}
+            "platform": platform.platform(), "versions": versions, **_git()}
+
+
+def _git() -> dict[str, Any]:
+    """The commit measured, and uncommitted changes to the code under test (shared checkout)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  timeout=10).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = git("status", "--porcelain", "--", "optimizer", "solvers", "instances")
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "uncommitted": [line[3:] for line in dirty.splitlines()]}
 
 
 @dataclass
@@ -446,6 +469,16 @@ FULL = [
 ]
 
 
+# Gap against the time limit where the 60 s runs stop short (Fengtai 50k, small plots), and a
+# second 20k district whose plots are as small as Fengtai's (Chaoyang's are 2.3x larger).
+SWEEP = [Case("fengtai", 20000, "targets", "highs", time_limit=60.0, trace=True)] + [
+    Case("fengtai", plots, "contiguity", b, m, time_limit=limit)
+    for plots, limits in ((20000, (60.0,)), (50000, (150.0, 300.0)))
+    for limit in limits
+    for b, m in (("scip", "branch_and_cut"), ("highs", "rowgen"))
+]
+
+
 def cases_for(size: Size, cache: str, series: Series) -> None:
     """Run every case of one instance; the tight budget follows from the first plan's cost."""
     base = Case(size.district, size.plots, time_limit=size.time_limit, mip_gap=size.mip_gap,
@@ -475,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small smoke series (< 2 minutes)")
+    p.add_argument("--sweep", action="store_true", help="longer time limits on the hard "
+                   "contiguity cases (~17 minutes), to benchmarks/results/sweep.csv")
     p.add_argument("--out", type=Path, help="results CSV (default: benchmarks/results/"
                    "results.csv; with --quick a file in the cache)")
     p.add_argument("--cache", help="instance cache (default $GREENBELT_CACHE or "
@@ -487,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_main(args.worker)
         return 0
     cache = cache_dir(args.cache)
-    out = args.out or (cache / "bench" / "quick.csv" if args.quick else RESULTS / "results.csv")
+    default = RESULTS / ("sweep.csv" if args.sweep else "results.csv")
+    out = args.out or (cache / "bench" / "quick.csv" if args.quick else default)
     series = Series(out)
     info = {**machine_info(), "run_id": series.run_id, "threads": THREADS}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -495,6 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB; "
           f"{info['versions']}\nresults -> {out}\n{HEADER}", flush=True)
     t0 = time.perf_counter()
+    if args.sweep:
+        for case in SWEEP:
+            load_cached(case.district, case.plots, case.seed, cache)
+            series.run(replace(case, cache=str(cache)))
+        print(f"{len(series.rows)} runs in {time.perf_counter() - t0:.0f} s", flush=True)
+        return 0
     for size in QUICK if args.quick else FULL:
         if args.only and args.only not in f"{size.district}_{size.plots}":
             continue

@@ -88,12 +88,15 @@ def check_actions(
                          rule_violations(rules, actions, inst.plots["plot_id"].to_numpy()))
     if s.contiguity.enabled:
         blocks = farmland_blocks(inst, actions, s)
-        if not blocks.ok:
+        tier = (f" ({s.contiguity.priority_block_mu:g} mu in the priority zones)"
+                if s.contiguity.priority_block_mu else "")
+        if blocks.violating:
             result.notes.append(f"farmland blocks: {blocks.violating} block(s) of new farmland "
                                 f"neither touch existing farmland nor reach "
-                                f"{s.contiguity.min_block_mu:g} mu"
-                                + (f" ({s.contiguity.priority_block_mu:g} mu in the priority "
-                                   "zones)" if s.contiguity.priority_block_mu else ""))
+                                f"{s.contiguity.min_block_mu:g} mu{tier}")
+        if blocks.forest_violating:
+            result.notes.append(f"forest blocks: {blocks.forest_violating} block(s) of new "
+                                "forest touch neither existing forest nor a green wedge")
     if path is not None:
         result.notes += _cross_check_columns(inst, path)
     return result

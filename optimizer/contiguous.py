@@ -25,6 +25,7 @@ from instances.instance import Instance
 from optimizer.contiguity import (
     FarmlandGraph,
     check_plan,
+    forest_graph,
     make_separator,
     presolve_cuts,
     priority_tier,
@@ -45,54 +46,65 @@ LP_ROUNDS = 8  # fractional cut rounds on the LP relaxation before the first MIP
 
 
 @dataclass
-class Rule:
-    """The farmland-block rule on the candidate graph, with its optional priority tier."""
+class RulePart:
+    """One connectivity rule: blocks of `action` plots on `graph` must be admissible."""
 
+    name: str  # farmland | farmland_tier | forest
     graph: FarmlandGraph
-    col_index: np.ndarray  # model column of f_i for candidate i
-    tier: FarmlandGraph | None = None
-    tier_plots: np.ndarray | None = None
+    cols: np.ndarray  # model column of each graph node
+    plots: np.ndarray  # candidate index of each graph node
+    action: int  # FARMLAND or FOREST
 
-    def parts(self) -> list[tuple[FarmlandGraph, np.ndarray]]:
-        out = [(self.graph, self.col_index)]
-        if self.tier is not None and self.tier_plots is not None:
-            out.append((self.tier, self.col_index[self.tier_plots]))
-        return out
 
-    def admissible(self, chosen: np.ndarray) -> bool:
-        if not check_plan(self.graph, chosen)[0]:
-            return False
-        return self.tier is None or check_plan(self.tier, chosen[self.tier_plots])[0]
+@dataclass
+class Rule:
+    """The farmland-block rule, its optional priority tier, and optional forest connectivity."""
 
-    def violating(self, chosen: np.ndarray) -> np.ndarray:
-        """Candidates in a block that breaks the rule (either tier)."""
-        bad = np.zeros(len(chosen), bool)
-        for comp in violating_components(self.graph, chosen):
-            bad[comp] = True
-        if self.tier is not None and self.tier_plots is not None:
-            for comp in violating_components(self.tier, chosen[self.tier_plots]):
-                bad[self.tier_plots[comp]] = True
+    parts: list[RulePart]
+
+    def admissible(self, x: np.ndarray) -> bool:
+        """x: a model vector (only the rule's columns are read)."""
+        return all(check_plan(p.graph, x[p.cols] > 0.5)[0] for p in self.parts)
+
+    def violating(self, x: np.ndarray, action: int, num_candidates: int) -> np.ndarray:
+        """Candidates in a block of `action` that breaks a rule."""
+        bad = np.zeros(num_candidates, bool)
+        for p in self.parts:
+            if p.action == action:
+                for comp in violating_components(p.graph, x[p.cols] > 0.5):
+                    bad[p.plots[comp]] = True
         return bad
 
 
 def farmland_rule(inst: Instance, pm: PlanModel, s: Scenario) -> Rule:
     cand = pm.candidates
+    nc = len(cand)
     adj = inst.adjacency[cand][:, cand]
+    area = pm.rules.area[cand]
+    everyone = np.arange(nc)
     root = inst.plots["touches_farmland"].to_numpy(bool)[cand]
     c = s.contiguity
-    graph = FarmlandGraph(adj, pm.rules.area[cand], root, c.min_block_mu,
-                          priority=pm.rules.priority[cand], big_tier=c.priority_block_mu)
-    rule = Rule(graph, pm.f_cols.astype(np.int64))
+    graph = FarmlandGraph(adj, area, root, c.min_block_mu, priority=pm.rules.priority[cand],
+                          big_tier=c.priority_block_mu)
+    f_cols = pm.f_cols.astype(np.int64)
+    parts = [RulePart("farmland", graph, f_cols, everyone, FARMLAND)]
     if c.priority_block_mu is not None:
-        rule.tier, rule.tier_plots = priority_tier(graph)
-    return rule
+        tier, plots = priority_tier(graph)
+        parts.append(RulePart("farmland_tier", tier, f_cols[plots], plots, FARMLAND))
+    if c.forest_connected:
+        # new forest extends existing forest or a green wedge; no stand-alone forest blocks
+        touches = (inst.plots["touches_forest"].to_numpy(bool)
+                   | (inst.plots["share_green_wedges"].to_numpy(float) > 0))[cand]
+        parts.append(RulePart("forest", forest_graph(adj, area, touches),
+                              pm.g_cols.astype(np.int64), everyone, FOREST))
+    return Rule(parts)
 
 
 class CombinedSeparator:
-    """The separators of both tiers as one; counts calls and rows."""
+    """The separators of every rule part as one; counts calls and rows."""
 
     def __init__(self, rule: Rule, fractional: bool) -> None:
-        self.parts = [make_separator(g, cols, fractional) for g, cols in rule.parts()]
+        self.parts = [make_separator(p.graph, p.cols, fractional) for p in rule.parts]
         self.calls = 0
         self.rows = 0
 
@@ -108,13 +120,15 @@ class CombinedSeparator:
         return cuts
 
 
-def with_presolve(model: ArrayModel, rule: Rule, farmland_ok: np.ndarray) -> ArrayModel:
+def with_presolve(model: ArrayModel, rule: Rule, pm: PlanModel) -> ArrayModel:
     """Fix plots that cannot be in any admissible block; add the up-front rows."""
     col_upper = model.col_upper.copy()  # never write into arrays other models share
-    for graph, cols in rule.parts():
-        eligible = farmland_ok if graph is rule.graph else farmland_ok[rule.tier_plots]
-        cuts, fix = presolve_cuts(graph, cols, eligible, num_cols=model.num_cols)
-        col_upper[cols[fix]] = 0.0
+    cand = pm.candidates
+    ok = {FARMLAND: pm.rules.farmland_ok[cand], FOREST: pm.rules.forest_ok[cand]}
+    for p in rule.parts:
+        cuts, fix = presolve_cuts(p.graph, p.cols, ok[p.action][p.plots],
+                                  num_cols=model.num_cols)
+        col_upper[p.cols[fix]] = 0.0
         model = replace(model, col_upper=col_upper)
         if len(cuts):
             model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="contiguity_presolve")
@@ -123,18 +137,21 @@ def with_presolve(model: ArrayModel, rule: Rule, farmland_ok: np.ndarray) -> Arr
 
 def repair(pm: PlanModel, rule: Rule, actions: np.ndarray) -> np.ndarray | None:
     """A rule-abiding plan near `actions`: farmland blocks that break the rule become forest
-    (or are kept where forest is not allowed), then greedy farmland grown from existing farmland
-    and the surviving blocks restores the farmland target. None if a target is then missed."""
+    (or are kept where forest is not allowed), forest blocks that break it are kept, then greedy
+    farmland grown from existing farmland and the surviving blocks restores the farmland target.
+    None if the plan then misses a target or breaks a rule."""
     cand, r = pm.candidates, pm.rules
+    nc = len(cand)
     act = actions.copy()
-    bad = rule.violating(act[cand] == FARMLAND)
+    bad = rule.violating(pm.vector(act), FARMLAND, nc)
     act[cand[bad]] = np.where(r.forest_ok[cand[bad]] & ~r.protected[cand[bad]], FOREST, KEEP)
+    act[cand[rule.violating(pm.vector(act), FOREST, nc)]] = KEEP
     fam = next(f for f in pm.families if f.key == "priority_farmland")
     F, G = (act == FARMLAND).astype(float), (act == FOREST).astype(float)
     need = float(fam.rhs[0] - fam.value(F, G)[0])
     if need > 0:
         chosen = act[cand] == FARMLAND
-        g = rule.graph
+        g = rule.parts[0].graph
         grow_from = FarmlandGraph(g.adj, g.area, g.root | chosen, g.min_size)
         current = np.select([act[cand] == FARMLAND, act[cand] == FOREST],
                             [pm.model.c[pm.f_cols], pm.model.c[pm.g_cols]], 0.0)
@@ -142,7 +159,7 @@ def repair(pm: PlanModel, rule: Rule, actions: np.ndarray) -> np.ndarray | None:
         eligible = r.farmland_ok[cand] & ~chosen & (pm.model.col_upper[pm.f_cols] > 0)
         add = greedy_farmland(grow_from, eligible, extra, r.area[cand] * r.priority[cand], need)
         act[cand[add]] = FARMLAND
-    if not rule.admissible(act[cand] == FARMLAND):
+    if not rule.admissible(pm.vector(act)):
         return None
     if not all(c.met for c in evaluate_targets(pm.families, act)):
         return None
@@ -201,23 +218,14 @@ def solve_contiguous(
     if method == "branch_and_cut" and "lazy_rows" not in backend.capabilities:
         raise ValueError(f"branch_and_cut needs a back-end that adds rows during the search "
                          f"(scip); {backend_name} cannot: use method rowgen or flow")
-    model = with_presolve(pm.model, rule, pm.rules.farmland_ok[pm.candidates])
+    model = with_presolve(pm.model, rule, pm)
     if method == "flow":
-        for graph, cols in rule.parts():
-            prefix = "flow" if graph is rule.graph else "flow_tier"
-            model = add_flow_formulation(model, graph, cols, prefix=prefix)
+        for p in rule.parts:
+            model = add_flow_formulation(model, p.graph, p.cols, prefix=f"flow_{p.name}")
         say(f"flow formulation: {model.num_cols:,} columns, {model.num_rows:,} rows")
         return ContiguousSolve(backend.solve(model, opts), model, method)
-    # A first plan without the rule (cheap), repaired into a rule-abiding warm start.
-    first = get_backend("highs").solve(model, replace(opts, mip_gap=max(opts.mip_gap, LOOSE_GAP),
-                                                      time_limit=_left(opts, t0, 0.25)))
-    warm = None
-    if first.has_solution and first.x is not None:
-        fixed = repair(pm, rule, pm.actions(first.x, inst.num_plots))
-        warm = None if fixed is None else _full_x(model, pm, fixed)
-        if warm is not None:
-            say(f"greedy repair of the plan without the rule: objective "
-                f"{model.objective_value(warm):,.1f}")
+    warm = _greedy_start(inst, pm, rule, model, opts, t0, say) if s.contiguity.greedy_start \
+        else None
     if method == "branch_and_cut":
         sep = CombinedSeparator(rule, fractional=True)
         say("SCIP branch-and-cut with lazy contiguity cuts")
@@ -228,6 +236,21 @@ def solve_contiguous(
     else:
         out = _row_generation(model, rule, backend, opts, t0, warm, say)
     return _fallback(out, pm, rule, warm, inst.num_plots)
+
+
+def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
+                  opts: SolveOptions, t0: float, say: Callable[[str], None]) -> np.ndarray | None:
+    """A first plan without the rule (cheap), repaired into a rule-abiding warm start."""
+    first = get_backend("highs").solve(model, replace(opts, mip_gap=max(opts.mip_gap, LOOSE_GAP),
+                                                      time_limit=_left(opts, t0, 0.25)))
+    if not first.has_solution or first.x is None:
+        return None
+    fixed = repair(pm, rule, pm.actions(first.x, inst.num_plots))
+    warm = None if fixed is None else _full_x(model, pm, fixed)
+    if warm is not None:
+        say(f"greedy repair of the plan without the rule: objective "
+            f"{model.objective_value(warm):,.1f}")
+    return warm
 
 
 def _left(opts: SolveOptions, t0: float, share: float = 1.0) -> float | None:
@@ -331,7 +354,7 @@ def _fallback(out: ContiguousSolve, pm: PlanModel, rule: Rule, warm: np.ndarray 
     """No rule-abiding plan from the solver: hand back the repaired greedy plan, honestly."""
     res = out.result
     if res.has_solution and res.x is not None:
-        if not rule.admissible(res.x[rule.col_index] > 0.5):
+        if not rule.admissible(res.x):
             raise AssertionError("solver returned a plan that breaks the farmland-block rule")
         return out
     if warm is None:
@@ -350,13 +373,14 @@ class BlockReport:
     blocks: np.ndarray  # block id per plot, -1 where not new farmland
     block_area: np.ndarray  # mu per block
     block_touches: np.ndarray  # block touches existing farmland
-    violating: int  # blocks breaking the rule (either tier)
+    violating: int  # farmland blocks breaking the rule (either tier)
+    forest_violating: int = 0  # forest blocks not extending existing forest or a wedge
 
     def summary(self) -> dict:
         a = self.block_area
         return {"blocks": len(a), "touching_existing_farmland": int(self.block_touches.sum()),
                 "stand_alone": int((~self.block_touches).sum()),
-                "violating": self.violating,
+                "violating": self.violating, "forest_violating": self.forest_violating,
                 "smallest_stand_alone_mu": float(a[~self.block_touches].min())
                 if (~self.block_touches).any() else None,
                 "largest_mu": float(a.max()) if len(a) else None,
@@ -379,4 +403,10 @@ def farmland_blocks(inst: Instance, actions: np.ndarray, s: Scenario) -> BlockRe
     if c.priority_block_mu is not None:
         tier, plots = priority_tier(graph)
         bad += len(violating_components(tier, chosen[plots]))
-    return BlockReport(bad == 0, blocks, block_area, touches, bad)
+    bad_forest = 0
+    if c.forest_connected:
+        near = (inst.plots["touches_forest"].to_numpy(bool)
+                | (inst.plots["share_green_wedges"].to_numpy(float) > 0))
+        bad_forest = len(violating_components(forest_graph(inst.adjacency, area, near),
+                                              actions == FOREST))
+    return BlockReport(bad + bad_forest == 0, blocks, block_area, touches, bad, bad_forest)

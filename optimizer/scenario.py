@@ -75,6 +75,8 @@ class Contiguity:
     min_block_mu: float = 100.0  # 百亩园
     priority_block_mu: float | None = None  # optional larger tier inside the priority zones
     method: str = "auto"  # auto | branch_and_cut | rowgen | flow
+    greedy_start: bool = True  # warm start from a greedy repair of the plan without the rule
+    forest_connected: bool = False  # new forest must extend existing forest or a green wedge
 
 
 @dataclass

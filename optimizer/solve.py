@@ -114,9 +114,12 @@ def solve_plan(
                else np.zeros(inst.num_plots, dtype=np.int8))
     checks, violations, totals = assess(inst, pm, actions)
     blocks = farmland_blocks(inst, actions, s)
-    if s.contiguity.enabled and not blocks.ok:
+    if s.contiguity.enabled and blocks.violating:
         violations.append(RuleViolation("new farmland block neither touches existing farmland "
                                         "nor reaches the minimum size", []))
+    if s.contiguity.enabled and blocks.forest_violating:
+        violations.append(RuleViolation("new forest block touches neither existing forest nor "
+                                        "a green wedge", []))
     # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
     timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t0}

@@ -93,3 +93,34 @@ def test_rule_with_isolation_penalty_matches_brute_force(backend: str, method: s
         assert plan.result.objective == pytest.approx(float(total[ok].min()), rel=1e-6)
         checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize(("backend", "method"), [("highs", "rowgen"), ("scip", "branch_and_cut")])
+def test_forest_connectivity_matches_brute_force(backend: str, method: str) -> None:
+    """Optional rule: new forest must touch existing forest or a green wedge (no stand-alone
+    forest blocks); checked against networkx on every plan."""
+    g = nx.from_scipy_sparse_array(CASES[0][0].adjacency)
+    checked = 0
+    for k, (inst, s, _, _) in enumerate(CASES):
+        rng = np.random.default_rng(k)
+        inst.plots["touches_forest"] = rng.random(len(inst.plots)) < 0.3
+        inst.plots["share_green_wedges"] = 0.0
+        s.contiguity.forest_connected, s.contiguity.method = True, method
+        s.compactness.weight = 0.0
+        ok, obj, full = enumerate_plans(inst, s)
+        ok &= rule_ok(inst, full, s.contiguity.min_block_mu)
+        near = inst.plots["touches_forest"].to_numpy()
+        for i in np.flatnonzero(ok):
+            forest = np.flatnonzero(full[i] == 2).tolist()
+            ok[i] = all(near[list(c)].any() for c in nx.connected_components(g.subgraph(forest)))
+        plan = solve_plan(inst, s, backend=backend, elastic=False)
+        s.contiguity.forest_connected = False
+        if not ok.any():
+            assert not plan.result.has_solution
+            continue
+        assert plan.result.termination is Termination.OPTIMAL, plan.status
+        assert plan.all_met, plan.violations
+        assert plan_objective(inst, s, plan.actions) == pytest.approx(float(obj[ok].min()),
+                                                                      rel=1e-6)
+        checked += 1
+    assert checked >= 4

@@ -16,7 +16,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from instances.instance import Instance  # noqa: E402
@@ -31,7 +30,7 @@ from optimizer.kpi import (  # noqa: E402
     plan_totals,
     rule_violations,
 )
-from optimizer.mapping import COLOURS, ZONE_STYLES, _scale_bar  # noqa: E402
+from optimizer.mapping import COLOURS, finish_map, zone_outlines  # noqa: E402
 from optimizer.scenario import Scenario  # noqa: E402
 from optimizer.targets import plot_rules, target_families  # noqa: E402
 
@@ -113,20 +112,8 @@ def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: 
                for k in range(1, len(CHANGES))]
     handles += [Patch(color=UNCHANGED_VACATED, label="vacated in both, same use"),
                 Patch(color=CHANGE_COLOURS[0], label="unchanged")]
-    for name, (colour, style) in ZONE_STYLES.items():
-        zone = inst.zones.get(name)
-        if zone is not None and len(zone) and not zone.geometry.is_empty.all():
-            zone.boundary.plot(ax=ax, color=colour, linewidth=1.2, linestyle=style)
-            handles.append(Line2D([], [], color=colour, linestyle=style,
-                                  label=name.replace("_", " ")))
-    ax.set_axis_off()
-    ax.set_aspect("equal")
-    _scale_bar(ax)
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    handles += zone_outlines(ax, inst)
+    finish_map(fig, ax, handles, title, path)
 
 
 def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,

@@ -57,12 +57,7 @@ def draw_plan_map(
         Patch(color=COLOURS["existing_forest"], label="existing forest"),
         Patch(color=COLOURS["other"], label="other land"),
     ]
-    for name, (colour, style) in ZONE_STYLES.items():
-        zone = inst.zones.get(name)
-        if zone is not None and len(zone) and not zone.geometry.is_empty.all():
-            zone.boundary.plot(ax=ax, color=colour, linewidth=1.2, linestyle=style)
-            handles.append(Line2D([], [], color=colour, linestyle=style,
-                                  label=name.replace("_", " ")))
+    handles += zone_outlines(ax, inst)
     blocks = getattr(plan, "blocks", None)
     if actions is None and blocks is not None and (blocks >= 0).any():
         new = blocks >= 0
@@ -71,11 +66,28 @@ def draw_plan_map(
         outline.plot(ax=ax, color="#8c510a", linewidth=0.6)
         handles.append(Line2D([], [], color="#8c510a", label=f"new farmland block "
                               f"({len(outline)})"))
+    finish_map(fig, ax, handles, title or f"{inst.name}: {getattr(plan, 'status', '')}", path)
+
+
+def zone_outlines(ax: plt.Axes, inst: Instance) -> list[Line2D]:
+    """Outline the planning zones; return their legend entries."""
+    handles = []
+    for name, (colour, style) in ZONE_STYLES.items():
+        zone = inst.zones.get(name)
+        if zone is not None and len(zone) and not zone.geometry.is_empty.all():
+            zone.boundary.plot(ax=ax, color=colour, linewidth=1.2, linestyle=style)
+            handles.append(Line2D([], [], color=colour, linestyle=style,
+                                  label=name.replace("_", " ")))
+    return handles
+
+
+def finish_map(fig: plt.Figure, ax: plt.Axes, handles: list, title: str, path: Path) -> None:
+    """Scale bar, legend and title; save as PNG and close."""
     ax.set_axis_off()
     ax.set_aspect("equal")
     _scale_bar(ax)
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_title(title or f"{inst.name}: {getattr(plan, 'status', '')}", fontsize=10)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

@@ -111,8 +111,9 @@ def target_table(checks, title: str = "targets") -> Table:
 
 
 def report(plan) -> None:
+    missed = "" if plan.all_met else " — best plan, some targets missed (elastic mode)"
     out_console.print(target_table(plan.checks, f"{plan.instance} / {plan.scenario.name}: "
-                                                f"{plan.status}"))
+                                                f"{plan.status}{missed}"))
     t = plan.totals
     out_console.print(
         f"vacated {t.vacated_mu:,.0f} mu in {t.vacated_plots:,} plots "

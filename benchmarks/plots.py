@@ -56,6 +56,9 @@ def time_vs_plots(df: pd.DataFrame, path: Path) -> Path:
         y0 = pulp.loc[pulp["plots"] == x0, "array_build_s"].iloc[0]
         xs = np.array([x0, pulp["plots"].max()])
         ax.loglog(xs, y0 * xs / x0, "k:", label="linear in plots")
+    for _, r in pulp.iterrows():
+        ax.annotate(r["instance"], (r["plots"], r["pulp_build_s"]), fontsize=7,
+                    textcoords="offset points", xytext=(-20, 6))
     ax.set(title="model build", xlabel="plots", ylabel="seconds")
     ax.legend(fontsize=8)
     for ax, scen in zip(axes[1:], ("targets", "contiguity"), strict=True):
@@ -71,16 +74,20 @@ def time_vs_plots(df: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def gap_vs_time(df: pd.DataFrame, traces: pd.DataFrame | None, path: Path) -> Path:
-    """Left: HiGHS incumbent/bound gap over time (targets scenario). Right: final gap against
-    solve time of every run, time-limited ones marked."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+def gap_vs_time(df: pd.DataFrame, traces: pd.DataFrame | None, path: Path,
+                sweep: pd.DataFrame | None = None) -> Path:
+    """Left: HiGHS incumbent/bound gap over time (targets scenario). Middle: final gap against
+    solve time of every run, time-limited ones marked. Right (with a sweep): final gap against
+    the time limit on the contiguity cases the sweep repeats with longer limits."""
+    fig, axes = plt.subplots(1, 3 if sweep is not None else 2,
+                             figsize=(19 if sweep is not None else 13, 5))
     ax = axes[0]
     if traces is not None and len(traces):
         t = traces[traces["scenario"] == "targets"]
         for inst, g in t.groupby("instance", sort=False):
             inc, bnd = g["incumbent"].to_numpy(float), g["bound"].to_numpy(float)
-            gap = np.abs(inc - bnd) / np.maximum(np.abs(inc), 1e-9)
+            with np.errstate(invalid="ignore"):  # inf - inf before the first incumbent
+                gap = np.abs(inc - bnd) / np.maximum(np.abs(inc), 1e-9)
             ok = np.isfinite(gap)
             if ok.any():
                 ax.semilogy(g["t"].to_numpy(float)[ok], np.maximum(gap[ok], 1e-6), ".-",
@@ -103,7 +110,24 @@ def gap_vs_time(df: pd.DataFrame, traces: pd.DataFrame | None, path: Path) -> Pa
     ax.set(title="final gap vs solve time, every run", xlabel="seconds",
            ylabel="gap (floor 1e-6)")
     ax.legend(fontsize=7)
+    if sweep is not None:
+        _gap_vs_limit(axes[2], df, sweep)
     return _save(fig, path)
+
+
+def _gap_vs_limit(ax: plt.Axes, df: pd.DataFrame, sweep: pd.DataFrame) -> None:
+    keys = ["instance", "backend", "method"]
+    sw = sweep[sweep["scenario"] == "contiguity"]
+    both = pd.concat([sw, df[(df["scenario"] == "contiguity") & (df["greedy"].astype(str) == "True")
+                             & df["instance"].isin(sw["instance"])]])
+    for (inst, b, m), g in both.groupby(keys):
+        g = g.sort_values("time_limit")
+        ax.loglog(g["time_limit"], np.maximum(g["gap"].astype(float), 1e-6), "o-",
+                  label=f"{inst} {b} {m}")
+    ax.axhline(1e-3, color="grey", ls=":", lw=1)
+    ax.set(title="contiguity: final gap vs time limit", xlabel="time limit (s)",
+           ylabel="gap (floor 1e-6)")
+    ax.legend(fontsize=7)
 
 
 def _f(v: object, spec: str) -> str:
@@ -166,8 +190,10 @@ def draw(csv: Path, run_id: str | None = None, outdir: Path | None = None) -> li
     df = _latest(pd.read_csv(csv), run_id)
     tpath = csv.with_name(csv.stem + "_traces.csv")
     traces = _latest(pd.read_csv(tpath), run_id) if tpath.exists() else None
+    spath = csv.with_name("sweep.csv")
+    sweep = _latest(pd.read_csv(spath), None) if spath.exists() else None
     return [time_vs_plots(df, outdir / "time_vs_plots.png"),
-            gap_vs_time(df, traces, outdir / "gap_vs_time.png")]
+            gap_vs_time(df, traces, outdir / "gap_vs_time.png", sweep)]
 
 
 if __name__ == "__main__":
@@ -178,7 +204,8 @@ if __name__ == "__main__":
     a = p.parse_args()
     if a.tables:
         frame = _latest(pd.read_csv(a.csv), a.run_id)
-        print(build_table(frame) + "\n\n" + runs_table(frame))
+        print(("" if "pulp" not in set(frame["method"]) else build_table(frame) + "\n\n")
+              + runs_table(frame))
     else:
         for f in draw(a.csv, a.run_id):
             print(f)

@@ -41,8 +41,8 @@ FIELDS = [
     "method", "method_used", "greedy", "time_limit", "mip_gap", "threads", "load_s", "build_s",
     "handoff_s", "solve_s", "total_s", "wall_s", "rounds", "objective", "bound", "gap",
     "bound_ok", "termination", "has_solution", "all_met", "elastic", "cost_wan", "budget_wan",
-    "peak_mem_mb", "child_mem_mb", "columns", "rows", "nonzeros", "pulp_build_s",
-    "pulp_write_s", "array_build_s", "array_handoff_s", "load_avg", "error",
+    "peak_mem_mb", "child_mem_mb", "loaded_mb", "solve_peak_mb", "columns", "rows", "nonzeros",
+    "pulp_build_s", "pulp_write_s", "array_build_s", "array_handoff_s", "load_avg", "error",
 ]
 
 
@@ -55,7 +55,7 @@ class Case:
     scenario: str = "targets"  # targets | tight_budget | contiguity | compact_isolated | ...
     backend: str = "highs"
     method: str = "mip"  # mip (no contiguity) | auto | branch_and_cut | rowgen | flow | pulp
-    greedy: bool = True  # greedy repaired warm start / fallback (contiguity only)
+    greedy: bool = True  # [contiguity] greedy_start: repaired warm start and fallback
     time_limit: float = 60.0
     mip_gap: float = 1e-3
     seed: int = 1
@@ -131,6 +131,7 @@ def make_scenario(case: Case) -> Any:
     s.contiguity.enabled = case.scenario == "contiguity"  # explicit: the default may change
     if s.contiguity.enabled:
         s.contiguity.method = "auto" if case.method == "mip" else case.method
+        s.contiguity.greedy_start = case.greedy
     if case.scenario == "tight_budget":
         if case.budget_wan is None:
             raise ValueError("tight_budget needs budget_wan")
@@ -144,29 +145,6 @@ def make_scenario(case: Case) -> Any:
     s.solver.threads = THREADS
     s.solver.time_limit = case.time_limit
     return s
-
-
-def _cold_contiguous(inst: Any, pm: Any, s: Any, backend_name: str, opts: Any, say: Any) -> Any:
-    """solve_contiguous without the greedy repaired warm start (and so without its fallback):
-    the 'greedy off' arm. The optimizer has no switch for it, so the pieces are called here."""
-    from optimizer import contiguous as C
-    from solvers import get_backend
-
-    t0 = time.perf_counter()
-    rule = C.farmland_rule(inst, pm, s)
-    backend = get_backend(backend_name)
-    method = s.contiguity.method
-    if method == "auto":
-        method = "branch_and_cut" if "lazy_rows" in backend.capabilities else "rowgen"
-    if method == "flow":  # no warm start in the flow formulation anyway
-        return C.solve_contiguous(inst, pm, s, backend_name, opts, say)
-    model = C.with_presolve(pm.model, rule, pm.rules.farmland_ok[pm.candidates])
-    if method == "branch_and_cut":
-        sep = C.CombinedSeparator(rule, fractional=True)
-        res = backend.solve(model, opts, separator=sep)
-        res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
-        return C.ContiguousSolve(res, model, method)
-    return C._row_generation(model, rule, backend, opts, t0, None, say)
 
 
 class _Trace:
@@ -204,6 +182,26 @@ def _sizes(pm: Any) -> dict[str, int]:
             "nonzeros": int(m.A.nnz)}
 
 
+def _status_mb(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> float | None:
+    """Reset the kernel's peak-RSS mark (Linux clear_refs 5) so that VmHWM afterwards is the
+    peak of the solve alone; the resident memory now (instance loaded), or None if unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return _status_mb("VmRSS")
+
+
 def _peak_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
@@ -234,16 +232,13 @@ def run_case(case: Case) -> dict[str, Any]:
         "budget_wan": case.budget_wan, "load_avg": os.getloadavg()[0],
     }
     s = make_scenario(case)
+    loaded = _reset_peak()
     if case.kind == "pulp":
         row.update(_pulp_case(inst, s))
     else:
         trace = _Trace()
         if case.trace:
             trace.install()
-        if not case.greedy:
-            import optimizer.solve
-
-            optimizer.solve.solve_contiguous = _cold_contiguous  # this worker only
         from optimizer.solve import solve_plan
 
         plan = solve_plan(inst, s, backend=case.backend, time_limit=case.time_limit)
@@ -268,6 +263,8 @@ def run_case(case: Case) -> dict[str, Any]:
         if not np.isfinite(row["objective"] or 0.0):
             row["objective"] = None
     row["peak_mem_mb"], row["child_mem_mb"] = _peak_mb()
+    if loaded is not None:
+        row["loaded_mb"], row["solve_peak_mb"] = loaded, _status_mb("VmHWM")
     return row
 
 
@@ -338,7 +335,11 @@ def append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> No
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    if not old:
+    if old and old.splitlines()[0] != ",".join(fields):  # written with other columns: convert
+        w.writeheader()
+        w.writerows(csv.DictReader(io.StringIO(old)))
+        old = ""
+    elif not old:
         w.writeheader()
     for r in rows:
         w.writerow({k: _fmt(r.get(k)) for k in fields})

@@ -47,6 +47,7 @@ def test_rows_written_with_sane_fields(series_rows: tuple[list[dict[str, str]], 
         assert 0.0 <= float(r["gap"]) <= 1.0
         assert float(r["bound"]) <= float(r["objective"]) * (1 + 1e-9)
         assert float(r["peak_mem_mb"]) > 0 and float(r["solve_s"]) > 0
+        assert 0 < float(r["solve_peak_mb"]) <= float(r["peak_mem_mb"]) + 1
     assert rows[1]["method_used"] == "mip"
     assert rows[2]["method_used"].startswith("rowgen")
 

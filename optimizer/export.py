@@ -127,8 +127,12 @@ def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
     from optimizer.mapping import draw_plan_map
 
     out.mkdir(parents=True, exist_ok=True)
-    table = plan_table(inst, plan)
     paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png")}
+    if plan.result is not None and not plan.result.has_solution:
+        # no plan to show: only the report of why (never an all-"keep" plan file)
+        write_json(summary_dict(plan), paths["summary.json"])
+        return {"summary.json": paths["summary.json"]}
+    table = plan_table(inst, plan)
     write_csv(table, paths["plan.csv"])
     write_json(summary_dict(plan), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])

@@ -62,3 +62,25 @@ def test_bad_inputs_are_one_line_errors(solved: tuple[Path, Path], tmp_path: Pat
     r = runner.invoke(app, ["check", str(inst), str(out / "plan.csv"), "--scenario", str(bad)])
     assert r.exit_code == 1 and "unknown key [targets] farmland" in r.output
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_impossible_scenario_is_explained_and_solved_elastic(tmp_path: Path) -> None:
+    """Dongcheng lies wholly inside the central built-up area: no priority zones, so the 90%
+    share cannot be met. solve names it, returns the best plan, exits 2; check exits 1."""
+    inst = tmp_path / "dc.gpkg"
+    r = runner.invoke(app, ["generate", "--district", "dongcheng", "--plots", "500", "--out",
+                            str(inst)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["solve", str(inst), "--out", str(tmp_path / "p")])
+    assert r.exit_code == 2, r.output
+    assert "cannot be met: at most 0.0% of the vacated area in the central city" in r.output
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["elastic_mode"] and not summary["all_targets_met"]
+    assert {f["target"] for f in summary["impossible_targets"]} >= {"central_priority_share"}
+    r = runner.invoke(app, ["solve", str(inst), "--out", str(tmp_path / "q"), "--no-elastic"])
+    assert r.exit_code == 3, r.output  # no plan: only the report of why is written
+    assert not (tmp_path / "q" / "plan.csv").exists()
+    refused = json.loads((tmp_path / "q" / "summary.json").read_text(encoding="utf-8"))
+    assert refused["status"].startswith("no plan found") and refused["impossible_targets"]
+    r = runner.invoke(app, ["check", str(inst), str(tmp_path / "p" / "plan.csv")])
+    assert r.exit_code == 1 and "violated: vacated area in priority zones" in r.output

@@ -389,10 +389,11 @@ def run_task(task: Task) -> dict[str, Any]:
         plan = solve_plan(inst, scenario_from_dict(job.scenario, job.name),
                           elastic=task.options.get("elastic"))
         with _WRITE_LOCK:
-            write_outputs(inst, plan, folder)
+            written = write_outputs(inst, plan, folder)  # no plan: summary.json only
         with atomic_path(folder / "scenario.toml") as tmp:
             tmp.write_text(to_toml(job.scenario), encoding="utf-8")
         record = _record(job, plan_row(plan))
+        record["outputs"] = [*written, "scenario.toml"]
         write_json(record, folder / DONE)  # last: its presence vouches for the files above
         return record
     except Exception as err:  # one failed scenario must not stop the sweep
@@ -424,7 +425,7 @@ def read_done(folder: Path, key: str) -> dict[str, Any] | None:
         return None
     if not isinstance(rec, dict) or rec.get("key") != key or not isinstance(rec.get("row"), dict):
         return None
-    if not all((folder / name).is_file() for name in OUTPUTS):
+    if not all((folder / name).is_file() for name in rec.get("outputs", OUTPUTS)):
         return None
     return rec
 

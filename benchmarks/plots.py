@@ -107,7 +107,7 @@ def gap_vs_time(df: pd.DataFrame, traces: pd.DataFrame | None, path: Path,
                       ms=9, label=f"{scen}, stopped (time limit)")
     ax.axhline(1e-3, color="grey", ls=":", lw=1)
     ax.axhline(1e-2, color="grey", ls="--", lw=1)
-    ax.set(title="final gap vs solve time, every run", xlabel="seconds",
+    ax.set(title="final gap vs solve time (runs with a plan)", xlabel="seconds",
            ylabel="gap (floor 1e-6)")
     ax.legend(fontsize=7)
     if sweep is not None:
@@ -121,7 +121,9 @@ def _gap_vs_limit(ax: plt.Axes, df: pd.DataFrame, sweep: pd.DataFrame) -> None:
     both = pd.concat([sw, df[(df["scenario"] == "contiguity") & (df["greedy"].astype(str) == "True")
                              & df["instance"].isin(sw["instance"])]])
     for (inst, b, m), g in both.groupby(keys):
-        g = g.sort_values("time_limit")
+        g = g[g["gap"].notna()].sort_values("time_limit")  # runs without a plan have no gap
+        if g.empty:
+            continue
         ax.loglog(g["time_limit"], np.maximum(g["gap"].astype(float), 1e-6), "o-",
                   label=f"{inst} {b} {m}")
     ax.axhline(1e-3, color="grey", ls=":", lw=1)
@@ -162,8 +164,8 @@ def runs_table(df: pd.DataFrame) -> str:
     d = df[df["method"] != "pulp"]
     out = ["| instance | scenario | back-end | method | greedy | limit s | build s | "
            "solve s | build/solve | gap | termination | targets met | elastic | bound ≤ obj | "
-           "peak MB |",
-           "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---|---:|"]
+           "peak MB | solve peak MB |",
+           "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---|---:|---:|"]
     for _, r in d.iterrows():
         greedy = ("on" if str(r["greedy"]) == "True" else "off") \
             if r["scenario"] == "contiguity" else ""
@@ -174,7 +176,8 @@ def runs_table(df: pd.DataFrame) -> str:
             f"{_f(r['time_limit'], '.0f')} | {_f(r['build_s'], '.3f')} | "
             f"{_f(r['solve_s'], '.2f')} | {_f(ratio, '.2%')} | {_f(r['gap'], '.3%')} | "
             f"{r['termination']} | {_yes(r['all_met'])} | {_yes(r['elastic'], plain=True)} | "
-            f"{_yes(r['bound_ok'])} | {_f(r['peak_mem_mb'], '.0f')} |")
+            f"{_yes(r['bound_ok'])} | {_f(r['peak_mem_mb'], '.0f')} | "
+            f"{_f(r.get('solve_peak_mb'), '.0f')} |")
     return "\n".join(out)
 
 

@@ -1,7 +1,8 @@
 """Benchmarks: instance families x scenarios x back-ends x formulations -> results CSV and plots.
 
     python -m benchmarks.run --quick          # smoke test, < 2 minutes
-    python -m benchmarks.run                  # the full series (~45 minutes on 2 cores)
+    python -m benchmarks.run                  # the full series (12-17 minutes on 2 cores)
+    python -m benchmarks.run --sweep          # longer limits on hard contiguity cases (~16 min)
 
 Every case runs in its own subprocess (``--worker``), so a crash or hang of one back-end never
 takes the runner down and the peak memory is that process's ``ru_maxrss``. Instances are

@@ -271,6 +271,9 @@ def _row_generation(
     sep = CombinedSeparator(rule, fractional=True)
     rounds: list[dict] = []
     highs = get_backend("highs")
+    # Every round solves a relaxation of the true problem, so each round's bound is valid:
+    # report the best of them (a cut-short last round may have a poor one).
+    best_bound = -np.inf
     for k in range(LP_ROUNDS):
         t = time.perf_counter()
         lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, 0.2)))
@@ -279,6 +282,8 @@ def _row_generation(
         cuts = sep(lp.x, False)
         rounds.append({"round": len(rounds) + 1, "phase": "lp", "rows": len(cuts or []),
                        "bound": lp.objective, "seconds": time.perf_counter() - t})
+        if lp.termination is Termination.OPTIMAL and lp.objective is not None:
+            best_bound = max(best_bound, lp.objective)
         if cuts is None:
             break
         model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="cuts")
@@ -309,6 +314,8 @@ def _row_generation(
         elif (result.has_solution and result.objective is not None
               and result.objective <= best_obj + 1e-9 * max(1.0, abs(best_obj))):
             best_x, best_obj = result.x.copy(), result.objective
+        if result.bound is not None:
+            best_bound = max(best_bound, result.bound)
         rows = sum(len(c) for c in found)
         rounds.append({"round": len(rounds) + 1, "phase": "mip", "rows": rows,
                        "objective": result.objective, "bound": result.bound, "gap_asked": gap,
@@ -327,6 +334,8 @@ def _row_generation(
             model = model.add_rows(c.A, c.lower, c.upper, block="cuts")
         if limit is not None and limit <= 1.0:
             break
+    if np.isfinite(best_bound):
+        result = replace(result, bound=best_bound)
     result = _with_incumbent(result, best_x, best_obj, model)
     result.stats.update({"rounds": len(rounds), "separator_rows": sep.rows,
                          "separator_calls": sep.calls})
@@ -334,7 +343,7 @@ def _row_generation(
 
 
 def _with_incumbent(res: Result, x: np.ndarray | None, obj: float, model: ArrayModel) -> Result:
-    """Report the best rule-abiding plan against the last relaxation's bound."""
+    """Report the best rule-abiding plan against the best relaxation bound."""
     if x is None:
         if res.has_solution:  # the last plan breaks the rule: not a plan of the true problem
             return replace(res, has_solution=False, x=None, objective=None, gap=None,

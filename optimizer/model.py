@@ -62,9 +62,11 @@ def build_model(inst: Instance, s: Scenario) -> PlanModel:
     col_upper = np.concatenate([rules.farmland_ok[cand], rules.forest_ok[cand]]).astype(float)
 
     # One action per plot; illegal buildings must be vacated (to whichever use is allowed).
+    # One that may become neither is not forced: presolve names it, the checker flags it kept.
     eye = sp.identity(nc, format="csr")
     blocks = [sp.hstack([eye, eye], format="csr")]
-    lower = [rules.must_vacate[cand].astype(float)]
+    can_go = (rules.farmland_ok | rules.forest_ok)[cand]
+    lower = [(rules.must_vacate[cand] & can_go).astype(float)]
     upper = [np.ones(nc)]
     family_rows: dict[str, slice] = {}
     start = nc

@@ -51,7 +51,9 @@ class Eligibility:
 class Budget:
     # Total budget (万元). "auto" = wan_per_mu_of_target x the total reduction target.
     total_wan: float | str = "auto"
-    wan_per_mu_of_target: float = 150.0
+    # Generous on purpose (cheapest land costs ~100-150 万元/mu on generated instances): the seeds
+    # give no figure; a tight budget is a scenario choice.
+    wan_per_mu_of_target: float = 200.0
     township_wan: dict[str, float] = field(default_factory=dict)
 
 

@@ -170,3 +170,21 @@ def test_elastic_mode_reports_the_true_minimal_shortfall(backend: str) -> None:
                                                            rel=1e-6, abs=1e-4)
         return
     pytest.fail("no feasible base case found")
+
+
+def test_stuck_illegal_building_is_explained_not_infeasible() -> None:
+    """An illegal building that may become neither farmland nor forest cannot be vacated: the
+    plan is still solved, presolve names the plot and the plan reports it kept."""
+    for seed in range(10):
+        inst, s = random_case(seed)
+        if brute_force(inst, s)[0] is not None:
+            break
+    p = inst.plots
+    k = int(np.flatnonzero(p["collective"].to_numpy())[0])
+    p.loc[k, ["illegal", "polluted"]] = True
+    p.loc[k, "share_farmland_protection_space"] = 1.0
+    plan = solve_plan(inst, s, backend="highs")
+    assert plan.result.has_solution and plan.actions[k] == 0
+    assert any(f.target == "must_vacate" and p.loc[k, "plot_id"] in f.message
+               for f in plan.findings)
+    assert any(v.rule.startswith("illegal building kept") for v in plan.violations)

@@ -40,7 +40,8 @@ def test_district_share_by_reference_areas() -> None:
     assert dt.priority_farmland_mu == pytest.approx(520_000 * 0.25)
     # total: the larger of the central share and the citywide net share
     assert dt.total_reduction_mu == pytest.approx(max(52_500 * 0.25, 28_500 * 500_000 / 24e6))
-    assert dt.budget_wan == pytest.approx(150.0 * dt.total_reduction_mu)
+    assert dt.budget_wan == pytest.approx(
+        Scenario().budget.wan_per_mu_of_target * dt.total_reduction_mu)
 
 
 def test_file_values_override_defaults(tmp_path: Path) -> None:

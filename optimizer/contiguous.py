@@ -234,7 +234,12 @@ def solve_contiguous(
         res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
         out = ContiguousSolve(res, model, method)
     else:
-        out = _row_generation(model, rule, backend, opts, t0, warm, say)
+        def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+            fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
+            return None if fixed is None else _full_x(current, pm, fixed)
+
+        out = _row_generation(model, rule, backend, opts, t0, warm, say,
+                              repaired if s.contiguity.greedy_start else None)
     return _fallback(out, pm, rule, warm, inst.num_plots)
 
 
@@ -267,7 +272,10 @@ def _row_generation(
     t0: float,
     warm: np.ndarray | None,
     say: Callable[[str], None],
+    repaired: Callable[[np.ndarray, ArrayModel], np.ndarray | None] | None = None,
 ) -> ContiguousSolve:
+    """`repaired(x, model)`: a rule-abiding plan near a plan that breaks the rule (or None);
+    each round's plan is repaired so the best known plan improves while rows are added."""
     sep = CombinedSeparator(rule, fractional=True)
     rounds: list[dict] = []
     highs = get_backend("highs")
@@ -311,6 +319,9 @@ def _row_generation(
         final = sep(result.x, True) if result.has_solution and result.x is not None else None
         if final is not None:
             found.append(final)
+            near = repaired(result.x, model) if repaired is not None else None
+            if near is not None and model.objective_value(near) < best_obj:
+                best_x, best_obj = near, model.objective_value(near)
         elif (result.has_solution and result.objective is not None
               and result.objective <= best_obj + 1e-9 * max(1.0, abs(best_obj))):
             best_x, best_obj = result.x.copy(), result.objective

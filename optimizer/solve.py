@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def solve_plan(
     per-target shortfall report."""
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
-    s = scenario
+    s = copy.deepcopy(scenario)  # elastic mode may be switched on: never in the caller's object
     if elastic is not None:
         s.elastic.enabled = elastic
     say(f"building the model ({inst.num_plots:,} plots)")
@@ -109,6 +110,8 @@ def solve_plan(
         say("the solver proved the scenario infeasible; solving in elastic mode")
         s.elastic.enabled = True
         pm = build_model(inst, s)
+        if opts.time_limit is not None:  # the time limit covers both solves
+            opts = replace(opts, time_limit=max(1.0, opts.time_limit - (time.perf_counter() - t1)))
         result, method, rounds = _run(inst, pm, s, name, opts, say)
     actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
                else np.zeros(inst.num_plots, dtype=np.int8))

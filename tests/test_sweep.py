@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from instances.generator import generate
 from instances.loader import load_instance
 from optimizer import sweep as sw
+from optimizer import sweep_specs
 from optimizer.checker import read_plan_actions
 from optimizer.cli import app
 from optimizer.frontier import frontier_values
@@ -155,7 +156,7 @@ def test_fingerprint_and_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     data[2**20 + 5] ^= 1  # a byte in the middle
     f.write_bytes(bytes(data))
     assert sw.instance_fingerprint(f) != fp  # small files: every byte counts
-    monkeypatch.setattr(sw, "FULL_HASH_LIMIT", 2**20)
+    monkeypatch.setattr(sweep_specs, "FULL_HASH_LIMIT", 2**20)
     big = sw.instance_fingerprint(f)
     data[2**20 + 5] ^= 1
     st = f.stat()

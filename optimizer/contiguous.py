@@ -43,6 +43,7 @@ from solvers.result import Result, Termination, relative_gap
 
 LOOSE_GAP = 0.02  # row generation: gap while no rule-abiding plan is known
 LP_ROUNDS = 8  # fractional cut rounds on the LP relaxation before the first MIP
+HEURISTIC_SHARE = 0.2  # branch-and-cut: at most this share of the time in the repair heuristic
 
 
 @dataclass
@@ -107,12 +108,15 @@ class CombinedSeparator:
         self.parts = [make_separator(p.graph, p.cols, fractional) for p in rule.parts]
         self.calls = 0
         self.rows = 0
+        self.last_rejected: np.ndarray | None = None  # latest integral point that broke a rule
 
     def __call__(self, x: np.ndarray, integral: bool) -> Cuts | None:
         self.calls += 1
         found = [c for c in (sep(x, integral) for sep in self.parts) if c is not None and len(c)]
         if not found:
             return None
+        if integral:
+            self.last_rejected = np.array(x, dtype=float)
         cuts = Cuts(sp.vstack([c.A for c in found], format="csr"),
                     np.concatenate([c.lower for c in found]),
                     np.concatenate([c.upper for c in found]))
@@ -226,21 +230,46 @@ def solve_contiguous(
         return ContiguousSolve(backend.solve(model, opts), model, method)
     warm = _greedy_start(inst, pm, rule, model, opts, t0, say) if s.contiguity.greedy_start \
         else None
+    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+        """A rule-abiding plan near a rule-breaking one, as a vector of `current`."""
+        fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
+        return None if fixed is None else _full_x(current, pm, fixed)
+
     if method == "branch_and_cut":
         sep = CombinedSeparator(rule, fractional=True)
         say("SCIP branch-and-cut with lazy contiguity cuts")
+        heuristic = None
+        if s.contiguity.greedy_start and "heuristic" in backend.capabilities:
+            heuristic = _repair_rejected(sep, lambda x: repaired(x, model))
         res = backend.solve(model, replace(opts, time_limit=_left(opts, t0)), warm_start=warm,
-                            separator=sep)
+                            separator=sep, heuristic=heuristic)
         res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
         out = ContiguousSolve(res, model, method)
     else:
-        def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-            fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
-            return None if fixed is None else _full_x(current, pm, fixed)
-
         out = _row_generation(model, rule, backend, opts, t0, warm, say,
                               repaired if s.contiguity.greedy_start else None)
     return _fallback(out, pm, rule, warm, inst.num_plots)
+
+
+def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np.ndarray | None]
+                     ) -> Callable[[np.ndarray], np.ndarray | None]:
+    """SCIP heuristic: repair the latest candidate the separator rejected (once each), within
+    HEURISTIC_SHARE of the time so far; the LP point SCIP passes is not needed."""
+    done: list[np.ndarray | None] = [None]
+    start, spent = time.perf_counter(), [0.0]
+
+    def heuristic(_point: np.ndarray) -> np.ndarray | None:
+        x = sep.last_rejected
+        now = time.perf_counter()
+        if x is None or x is done[0] or spent[0] > HEURISTIC_SHARE * (now - start):
+            return None
+        done[0] = x
+        try:
+            return repaired(x)
+        finally:
+            spent[0] += time.perf_counter() - now
+
+    return heuristic
 
 
 def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

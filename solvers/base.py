@@ -49,12 +49,17 @@ class Separator(Protocol):
 # Called with each new incumbent (x, objective). Returning True asks the solver to stop.
 IncumbentCallback = Callable[[np.ndarray, float], bool | None]
 
+# A primal heuristic: given the current LP point, a full solution vector to try, or None.
+# The back-end checks the proposal (rows, bounds, integrality, lazy rows) before accepting it.
+Heuristic = Callable[[np.ndarray], np.ndarray | None]
+
 CAPABILITIES = frozenset(
     {
         "lazy_rows",      # accepts a Separator and enforces it during the search
         "warm_start",     # uses a start solution
         "incumbents",     # reports incumbents through on_incumbent
         "continuous",     # handles continuous columns exactly (CP-SAT scales them)
+        "heuristic",      # calls a caller's primal heuristic during the search
     }
 )
 
@@ -72,6 +77,7 @@ class Backend(ABC):
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
+        heuristic: Heuristic | None = None,
     ) -> Result:
         """Solve; never raise for solver outcomes (infeasible, time limit): report them.
 
@@ -85,6 +91,7 @@ class Backend(ABC):
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
+        heuristic: Heuristic | None = None,
     ) -> None:
         """Raise ValueError for an invalid model or a feature this back-end lacks; a separator or
         callback silently ignored would give wrong plans, so it is refused instead."""
@@ -93,6 +100,7 @@ class Backend(ABC):
             "lazy_rows": separator is not None,
             "incumbents": on_incumbent is not None,
             "warm_start": warm_start is not None,
+            "heuristic": heuristic is not None,
         }
         missing = sorted(c for c, asked in wanted.items() if asked and c not in self.capabilities)
         if missing:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from solvers.base import Backend, IncumbentCallback, Separator, SolveOptions
+from solvers.base import Backend, Heuristic, IncumbentCallback, Separator, SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -196,9 +196,11 @@ class CbcBackend(Backend):
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
+        heuristic: Heuristic | None = None,
     ) -> Result:
         self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent
+            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
+            heuristic=heuristic,
         )
         opts = options or SolveOptions()
         n = model.num_cols

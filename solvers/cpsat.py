@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.base import Backend, IncumbentCallback, Separator, SolveOptions
+from solvers.base import Backend, Heuristic, IncumbentCallback, Separator, SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -142,11 +142,13 @@ class CpSatBackend(Backend):
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
+        heuristic: Heuristic | None = None,
     ) -> Result:
         from ortools.sat.python import cp_model
 
         self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent
+            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
+            heuristic=heuristic,
         )
         opts = options or SolveOptions()
         t0 = time.perf_counter()

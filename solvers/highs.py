@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from solvers.base import Backend, IncumbentCallback, Separator, SolveOptions
+from solvers.base import Backend, Heuristic, IncumbentCallback, Separator, SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -62,12 +62,14 @@ class HighsBackend(Backend):
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
+        heuristic: Heuristic | None = None,
     ) -> Result:
         import highspy
 
         global _last_threads
         self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent
+            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
+            heuristic=heuristic,
         )
         opts = options or SolveOptions()
         t0 = time.perf_counter()

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.base import Backend, Cuts, IncumbentCallback, Separator, SolveOptions
+from solvers.base import Backend, Cuts, Heuristic, IncumbentCallback, Separator, SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -220,10 +220,48 @@ def _make_handlers(
     return lazy, best
 
 
+def _after_lp_node() -> Any:
+    from pyscipopt import SCIP_HEURTIMING
+
+    return SCIP_HEURTIMING.AFTERLPNODE
+
+
+def _make_heuristic(
+    xs: list[Any], heuristic: Heuristic, stats: dict[str, float], failures: list[Exception]
+) -> Any:
+    """A SCIP primal heuristic that hands the LP point to the caller and tries what comes back
+    (SCIP checks it against every constraint, lazy rows included, before accepting it)."""
+    from pyscipopt import SCIP_RESULT, Heur
+
+    class CallerHeuristic(Heur):  # type: ignore[misc]
+        def heurexec(self, heurtiming: Any, nodeinfeasible: bool) -> dict[str, Any]:
+            if failures:
+                return {"result": SCIP_RESULT.DIDNOTRUN}
+            try:
+                point = np.array([self.model.getSolVal(None, v) for v in xs], dtype=np.float64)
+                proposal = heuristic(point)
+            except Exception as exc:  # re-raised by solve() once SCIP has stopped
+                failures.append(exc)
+                self.model.interruptSolve()
+                return {"result": SCIP_RESULT.DIDNOTRUN}
+            if proposal is None:
+                return {"result": SCIP_RESULT.DIDNOTFIND}
+            stats["heuristic_proposals"] = stats.get("heuristic_proposals", 0.0) + 1
+            sol = self.model.createSol(self)
+            for var, value in zip(xs, np.asarray(proposal, float).tolist(), strict=True):
+                self.model.setSolVal(sol, var, value)
+            if self.model.trySol(sol):
+                stats["heuristic_accepted"] = stats.get("heuristic_accepted", 0.0) + 1
+                return {"result": SCIP_RESULT.FOUNDSOL}
+            return {"result": SCIP_RESULT.DIDNOTFIND}
+
+    return CallerHeuristic()
+
+
 class ScipBackend(Backend):
     name: ClassVar[str] = "scip"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"lazy_rows", "warm_start", "incumbents", "continuous"}
+        {"lazy_rows", "warm_start", "incumbents", "continuous", "heuristic"}
     )
 
     def __init__(self, fractional_freq: int = 1) -> None:
@@ -238,12 +276,14 @@ class ScipBackend(Backend):
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
+        heuristic: Heuristic | None = None,
     ) -> Result:
         import pyscipopt
         from pyscipopt.scip import Expr, ExprCons, Term
 
         self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent
+            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
+            heuristic=heuristic,
         )
         opts = options or SolveOptions()
         t0 = time.perf_counter()
@@ -301,6 +341,10 @@ class ScipBackend(Backend):
             scip.addPyCons(scip.createCons(lazy, "lazy_rows", initial=False, propagate=False))
         if best is not None:
             scip.includeEventhdlr(best, "incumbents", "reports new best solutions")
+        if heuristic is not None:
+            scip.includeHeur(_make_heuristic(xs, heuristic, stats, failures), "caller",
+                             "the caller's primal heuristic", "Y", priority=-100, freq=1,
+                             timingmask=_after_lp_node())
         if warm_start is not None:
             sol = scip.createSol()
             for var, value in zip(xs, np.asarray(warm_start, float).tolist(), strict=True):

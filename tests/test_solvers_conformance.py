@@ -418,6 +418,43 @@ def test_separator_refused_without_capability(name: str) -> None:
         get_backend(name).solve(model, EXACT, separator=ConflictSeparator(model, pairs))
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_heuristic_proposals_are_checked_lazily(seed: int) -> None:
+    """A caller's heuristic: SCIP tries each proposal against every row, the lazy ones
+    included. A proposal that breaks a lazy row is refused, the optimum one is accepted, and
+    the result is the brute-force optimum either way."""
+    model, pairs = conflict_instance(seed)
+    rows = conflict_rows(model, pairs)
+    full = model.add_rows(rows.A, rows.lower, rows.upper, block="conflicts")
+    best, best_x = brute_force(full)
+    _, relaxed_x = brute_force(model)
+    assert best_x is not None and relaxed_x is not None
+    shown: list[np.ndarray] = []
+
+    def propose(point: np.ndarray) -> np.ndarray:
+        shown.append(point)
+        return relaxed_x if len(shown) % 2 else best_x  # bad, good, bad, ...
+
+    result = ScipBackend().solve(model, EXACT, separator=ConflictSeparator(model, pairs),
+                                 heuristic=propose)
+    assert shown and all(p.shape == (model.num_cols,) for p in shown)
+    assert result.objective == pytest.approx(best, abs=1e-6)
+    assert_consistent(full, result)
+    assert result.stats["heuristic_proposals"] >= 1
+    # only rule-breaking proposals: every one refused, the optimum still found
+    bad = ScipBackend().solve(model, EXACT, separator=ConflictSeparator(model, pairs),
+                              heuristic=lambda point: relaxed_x)
+    assert bad.stats["heuristic_proposals"] >= 1 and bad.stats.get("heuristic_accepted", 0) == 0
+    assert bad.objective == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "heuristic" not in BACKENDS[n].capabilities])
+def test_heuristic_refused_without_capability(name: str) -> None:
+    model, _ = conflict_instance(0)
+    with pytest.raises(ValueError, match="heuristic"):
+        get_backend(name).solve(model, EXACT, heuristic=lambda x: None)
+
+
 # ---------------------------------------------------------------- registry and model
 
 

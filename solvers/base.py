@@ -68,7 +68,6 @@ class Backend(ABC):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
 
-    @abstractmethod
     def solve(
         self,
         model: ArrayModel,
@@ -83,6 +82,23 @@ class Backend(ABC):
 
         Raises ValueError for a request the back-end cannot honour (see ``check_request``).
         """
+        self.check_request(model, warm_start=warm_start, separator=separator,
+                           on_incumbent=on_incumbent, heuristic=heuristic)
+        return self._solve(model, options or SolveOptions(), warm_start=warm_start,
+                           separator=separator, on_incumbent=on_incumbent, heuristic=heuristic)
+
+    @abstractmethod
+    def _solve(
+        self,
+        model: ArrayModel,
+        opts: SolveOptions,
+        *,
+        warm_start: np.ndarray | None,
+        separator: Separator | None,
+        on_incumbent: IncumbentCallback | None,
+        heuristic: Heuristic | None,
+    ) -> Result:
+        """The back-end's own work, on a checked request (capabilities, shapes)."""
 
     def check_request(
         self,

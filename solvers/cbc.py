@@ -188,21 +188,16 @@ class CbcBackend(Backend):
             self._path = str(pulp.PULP_CBC_CMD.pulp_cbc_path)
         return self._path
 
-    def solve(
+    def _solve(
         self,
         model: ArrayModel,
-        options: SolveOptions | None = None,
+        opts: SolveOptions,
         *,
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
         on_incumbent: IncumbentCallback | None = None,
         heuristic: Heuristic | None = None,
     ) -> Result:
-        self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
-            heuristic=heuristic,
-        )
-        opts = options or SolveOptions()
         n = model.num_cols
         with tempfile.TemporaryDirectory(prefix="greenbelt-cbc-") as tmp:
             t0 = time.perf_counter()

@@ -134,10 +134,10 @@ class CpSatBackend(Backend):
         self.max_digits = max_digits
         self.infinite_bound = infinite_bound
 
-    def solve(
+    def _solve(
         self,
         model: ArrayModel,
-        options: SolveOptions | None = None,
+        opts: SolveOptions,
         *,
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
@@ -146,11 +146,6 @@ class CpSatBackend(Backend):
     ) -> Result:
         from ortools.sat.python import cp_model
 
-        self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
-            heuristic=heuristic,
-        )
-        opts = options or SolveOptions()
         t0 = time.perf_counter()
         n = model.num_cols
         step = np.where(model.integrality, 1.0, self.continuous_step)

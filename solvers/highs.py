@@ -54,10 +54,10 @@ class HighsBackend(Backend):
     name: ClassVar[str] = "highs"
     capabilities: ClassVar[frozenset[str]] = frozenset({"warm_start", "incumbents", "continuous"})
 
-    def solve(
+    def _solve(
         self,
         model: ArrayModel,
-        options: SolveOptions | None = None,
+        opts: SolveOptions,
         *,
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
@@ -67,11 +67,6 @@ class HighsBackend(Backend):
         import highspy
 
         global _last_threads
-        self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
-            heuristic=heuristic,
-        )
-        opts = options or SolveOptions()
         t0 = time.perf_counter()
         h = highspy.Highs()
         h.setOptionValue("output_flag", bool(opts.verbose))

@@ -268,10 +268,10 @@ class ScipBackend(Backend):
         # how often (in tree depth) conssepalp runs; -1 = only integral candidates are separated
         self.fractional_freq = fractional_freq
 
-    def solve(
+    def _solve(
         self,
         model: ArrayModel,
-        options: SolveOptions | None = None,
+        opts: SolveOptions,
         *,
         warm_start: np.ndarray | None = None,
         separator: Separator | None = None,
@@ -281,11 +281,6 @@ class ScipBackend(Backend):
         import pyscipopt
         from pyscipopt.scip import Expr, ExprCons, Term
 
-        self.check_request(
-            model, warm_start=warm_start, separator=separator, on_incumbent=on_incumbent,
-            heuristic=heuristic,
-        )
-        opts = options or SolveOptions()
         t0 = time.perf_counter()
         scip = pyscipopt.Model("greenbelt")
         if not opts.verbose:

@@ -248,7 +248,7 @@ def solve_contiguous(
     else:
         out = _row_generation(model, rule, backend, opts, t0, warm, say,
                               repaired if s.contiguity.greedy_start else None)
-    return _fallback(out, pm, rule, warm, inst.num_plots)
+    return _fallback(out, rule, warm)
 
 
 def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np.ndarray | None]
@@ -376,13 +376,13 @@ def _row_generation(
             break
     if np.isfinite(best_bound):
         result = replace(result, bound=best_bound)
-    result = _with_incumbent(result, best_x, best_obj, model)
+    result = _with_incumbent(result, best_x, best_obj)
     result.stats.update({"rounds": len(rounds), "separator_rows": sep.rows,
                          "separator_calls": sep.calls})
     return ContiguousSolve(result, model, "rowgen", rounds)
 
 
-def _with_incumbent(res: Result, x: np.ndarray | None, obj: float, model: ArrayModel) -> Result:
+def _with_incumbent(res: Result, x: np.ndarray | None, obj: float) -> Result:
     """Report the best rule-abiding plan against the best relaxation bound."""
     if x is None:
         if res.has_solution:  # the last plan breaks the rule: not a plan of the true problem
@@ -398,8 +398,7 @@ def _with_incumbent(res: Result, x: np.ndarray | None, obj: float, model: ArrayM
                    gap=relative_gap(obj, bound) if bound is not None else None)
 
 
-def _fallback(out: ContiguousSolve, pm: PlanModel, rule: Rule, warm: np.ndarray | None,
-              n_plots: int) -> ContiguousSolve:
+def _fallback(out: ContiguousSolve, rule: Rule, warm: np.ndarray | None) -> ContiguousSolve:
     """No rule-abiding plan from the solver: hand back the repaired greedy plan, honestly."""
     res = out.result
     if res.has_solution and res.x is not None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from solvers.base import CAPABILITIES, Backend, Cuts, IncumbentCallback, Separator, SolveOptions
+from solvers.base import (
+    CAPABILITIES,
+    Backend,
+    Cuts,
+    IncumbentCallback,
+    Separator,
+    SolveOptions,
+    SolveRequest,
+)
 from solvers.cbc import CbcBackend
 from solvers.cpsat import CpSatBackend
 from solvers.highs import HighsBackend
@@ -46,6 +54,7 @@ __all__ = [
     "ScipBackend",
     "Separator",
     "SolveOptions",
+    "SolveRequest",
     "Termination",
     "get_backend",
     "relative_gap",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -64,6 +64,28 @@ CAPABILITIES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class SolveRequest:
+    """Everything one solve is asked to do; a back-end's ``_solve`` reads only what it uses."""
+
+    model: ArrayModel
+    options: SolveOptions = field(default_factory=SolveOptions)
+    warm_start: np.ndarray | None = None
+    separator: Separator | None = None
+    on_incumbent: IncumbentCallback | None = None
+    heuristic: Heuristic | None = None
+
+    def wanted(self) -> set[str]:
+        """The capabilities this request needs."""
+        asked = {
+            "lazy_rows": self.separator is not None,
+            "incumbents": self.on_incumbent is not None,
+            "warm_start": self.warm_start is not None,
+            "heuristic": self.heuristic is not None,
+        }
+        return {c for c, on in asked.items() if on}
+
+
 class Backend(ABC):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
@@ -82,48 +104,25 @@ class Backend(ABC):
 
         Raises ValueError for a request the back-end cannot honour (see ``check_request``).
         """
-        self.check_request(model, warm_start=warm_start, separator=separator,
-                           on_incumbent=on_incumbent, heuristic=heuristic)
-        return self._solve(model, options or SolveOptions(), warm_start=warm_start,
-                           separator=separator, on_incumbent=on_incumbent, heuristic=heuristic)
+        req = SolveRequest(model, options or SolveOptions(), warm_start, separator, on_incumbent,
+                           heuristic)
+        self.check_request(req)
+        return self._solve(req)
 
     @abstractmethod
-    def _solve(
-        self,
-        model: ArrayModel,
-        opts: SolveOptions,
-        *,
-        warm_start: np.ndarray | None,
-        separator: Separator | None,
-        on_incumbent: IncumbentCallback | None,
-        heuristic: Heuristic | None,
-    ) -> Result:
+    def _solve(self, req: SolveRequest) -> Result:
         """The back-end's own work, on a checked request (capabilities, shapes)."""
 
-    def check_request(
-        self,
-        model: ArrayModel,
-        *,
-        warm_start: np.ndarray | None = None,
-        separator: Separator | None = None,
-        on_incumbent: IncumbentCallback | None = None,
-        heuristic: Heuristic | None = None,
-    ) -> None:
+    def check_request(self, req: SolveRequest) -> None:
         """Raise ValueError for an invalid model or a feature this back-end lacks; a separator or
         callback silently ignored would give wrong plans, so it is refused instead."""
-        model.validate()
-        wanted = {
-            "lazy_rows": separator is not None,
-            "incumbents": on_incumbent is not None,
-            "warm_start": warm_start is not None,
-            "heuristic": heuristic is not None,
-        }
-        missing = sorted(c for c, asked in wanted.items() if asked and c not in self.capabilities)
+        req.model.validate()
+        missing = sorted(req.wanted() - self.capabilities)
         if missing:
             raise ValueError(
                 f"back-end {self.name!r} lacks {missing}; it offers {sorted(self.capabilities)}"
             )
-        if warm_start is not None and np.shape(warm_start) != (model.num_cols,):
+        if req.warm_start is not None and np.shape(req.warm_start) != (req.model.num_cols,):
             raise ValueError(
-                f"warm_start has shape {np.shape(warm_start)}, expected ({model.num_cols},)"
+                f"warm_start has shape {np.shape(req.warm_start)}, expected ({req.model.num_cols},)"
             )

@@ -24,7 +24,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from solvers.base import Backend, Heuristic, IncumbentCallback, Separator, SolveOptions
+from solvers.base import (
+    Backend,
+    SolveRequest,
+)
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -188,16 +191,9 @@ class CbcBackend(Backend):
             self._path = str(pulp.PULP_CBC_CMD.pulp_cbc_path)
         return self._path
 
-    def _solve(
-        self,
-        model: ArrayModel,
-        opts: SolveOptions,
-        *,
-        warm_start: np.ndarray | None = None,
-        separator: Separator | None = None,
-        on_incumbent: IncumbentCallback | None = None,
-        heuristic: Heuristic | None = None,
-    ) -> Result:
+    def _solve(self, req: SolveRequest) -> Result:
+        model, opts = req.model, req.options
+        warm_start = req.warm_start
         n = model.num_cols
         with tempfile.TemporaryDirectory(prefix="greenbelt-cbc-") as tmp:
             t0 = time.perf_counter()

@@ -38,7 +38,12 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.base import Backend, Heuristic, IncumbentCallback, Separator, SolveOptions
+from solvers.base import (
+    Backend,
+    IncumbentCallback,
+    SolveOptions,
+    SolveRequest,
+)
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -134,16 +139,9 @@ class CpSatBackend(Backend):
         self.max_digits = max_digits
         self.infinite_bound = infinite_bound
 
-    def _solve(
-        self,
-        model: ArrayModel,
-        opts: SolveOptions,
-        *,
-        warm_start: np.ndarray | None = None,
-        separator: Separator | None = None,
-        on_incumbent: IncumbentCallback | None = None,
-        heuristic: Heuristic | None = None,
-    ) -> Result:
+    def _solve(self, req: SolveRequest) -> Result:
+        model, opts = req.model, req.options
+        warm_start, on_incumbent = req.warm_start, req.on_incumbent
         from ortools.sat.python import cp_model
 
         t0 = time.perf_counter()

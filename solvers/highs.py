@@ -12,7 +12,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from solvers.base import Backend, Heuristic, IncumbentCallback, Separator, SolveOptions
+from solvers.base import (
+    Backend,
+    SolveRequest,
+)
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -54,16 +57,9 @@ class HighsBackend(Backend):
     name: ClassVar[str] = "highs"
     capabilities: ClassVar[frozenset[str]] = frozenset({"warm_start", "incumbents", "continuous"})
 
-    def _solve(
-        self,
-        model: ArrayModel,
-        opts: SolveOptions,
-        *,
-        warm_start: np.ndarray | None = None,
-        separator: Separator | None = None,
-        on_incumbent: IncumbentCallback | None = None,
-        heuristic: Heuristic | None = None,
-    ) -> Result:
+    def _solve(self, req: SolveRequest) -> Result:
+        model, opts = req.model, req.options
+        warm_start, on_incumbent = req.warm_start, req.on_incumbent
         import highspy
 
         global _last_threads

@@ -25,7 +25,14 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.base import Backend, Cuts, Heuristic, IncumbentCallback, Separator, SolveOptions
+from solvers.base import (
+    Backend,
+    Cuts,
+    Heuristic,
+    IncumbentCallback,
+    Separator,
+    SolveRequest,
+)
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
@@ -268,16 +275,8 @@ class ScipBackend(Backend):
         # how often (in tree depth) conssepalp runs; -1 = only integral candidates are separated
         self.fractional_freq = fractional_freq
 
-    def _solve(
-        self,
-        model: ArrayModel,
-        opts: SolveOptions,
-        *,
-        warm_start: np.ndarray | None = None,
-        separator: Separator | None = None,
-        on_incumbent: IncumbentCallback | None = None,
-        heuristic: Heuristic | None = None,
-    ) -> Result:
+    def _solve(self, req: SolveRequest) -> Result:
+        model, opts = req.model, req.options
         import pyscipopt
         from pyscipopt.scip import Expr, ExprCons, Term
 
@@ -324,7 +323,7 @@ class ScipBackend(Backend):
         errors: list[str] = []
         failures: list[Exception] = []
         lazy, best = _make_handlers(
-            model, xvars, terms, separator, on_incumbent, stats, errors, failures
+            model, xvars, terms, req.separator, req.on_incumbent, stats, errors, failures
         )
         if lazy is not None:
             scip.includeConshdlr(
@@ -336,13 +335,13 @@ class ScipBackend(Backend):
             scip.addPyCons(scip.createCons(lazy, "lazy_rows", initial=False, propagate=False))
         if best is not None:
             scip.includeEventhdlr(best, "incumbents", "reports new best solutions")
-        if heuristic is not None:
-            scip.includeHeur(_make_heuristic(xs, heuristic, stats, failures), "caller",
+        if req.heuristic is not None:
+            scip.includeHeur(_make_heuristic(xs, req.heuristic, stats, failures), "caller",
                              "the caller's primal heuristic", "Y", priority=-100, freq=1,
                              timingmask=_after_lp_node())
-        if warm_start is not None:
+        if req.warm_start is not None:
             sol = scip.createSol()
-            for var, value in zip(xs, np.asarray(warm_start, float).tolist(), strict=True):
+            for var, value in zip(xs, np.asarray(req.warm_start, float).tolist(), strict=True):
                 scip.setSolVal(sol, var, value)
             stats["warm_start_accepted"] = float(bool(scip.addSol(sol, free=True)))
         build_time = time.perf_counter() - t0

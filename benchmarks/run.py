@@ -126,7 +126,7 @@ def load_cached(district: str, plots: int, seed: int, cache: Path) -> tuple[Any,
 
 
 def make_scenario(case: Case) -> Any:
-    from optimizer.scenario import Scenario
+    from optimizer.model.scenario import Scenario
 
     s = Scenario(name=case.scenario)
     s.contiguity.enabled = case.scenario == "contiguity"  # explicit: the default may change
@@ -219,7 +219,7 @@ def run_case(case: Case) -> dict[str, Any]:
 
     import numpy as np
 
-    from optimizer.model import build_model
+    from optimizer.model.build import build_model
 
     # back-ends import their library inside solve(); import it first so it is not timed
     importlib.import_module("highspy")  # row generation and the greedy start use HiGHS
@@ -240,7 +240,7 @@ def run_case(case: Case) -> dict[str, Any]:
         trace = _Trace()
         if case.trace:
             trace.install()
-        from optimizer.solve import solve_plan
+        from optimizer.plan.solve import solve_plan
 
         plan = solve_plan(inst, s, backend=case.backend, time_limit=case.time_limit)
         r = plan.result
@@ -275,7 +275,7 @@ def _pulp_case(inst: Any, s: Any) -> dict[str, Any]:
     import statistics
 
     from benchmarks.pulp_baseline import time_pulp
-    from optimizer.model import build_model
+    from optimizer.model.build import build_model
     from solvers.base import SolveOptions
     from solvers.highs import HighsBackend
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.checker import PlanFileError, check_actions, read_plan_actions
-from optimizer.scenario import Scenario
+from optimizer.model.scenario import Scenario
+from optimizer.plan.check import PlanFileError, check_actions, read_plan_actions
 from tests.conftest import grid_instance
 
 

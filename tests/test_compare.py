@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from instances.generator import generate
 from instances.loader import load_instance
 from instances.schema import M2_PER_MU
+from optimizer.batch.compare import CHANGES, change_codes, compare_actions, compare_plan_files
 from optimizer.cli import app
-from optimizer.compare import CHANGES, change_codes, compare_actions, compare_plan_files
-from optimizer.kpi import ACTIONS
-from optimizer.scenario import Scenario
+from optimizer.model.kpi import ACTIONS
+from optimizer.model.scenario import Scenario
 from tests.conftest import grid_instance
 
 K, F, G = 0, 1, 2

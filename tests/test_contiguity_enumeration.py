@@ -1,4 +1,4 @@
-"""Proof by enumeration of the contiguity machinery (optimizer/contiguity.py, optimizer/flow.py).
+"""Proof by enumeration of the contiguity machinery (optimizer/blocks/cuts.py, flow.py).
 
 Independent truth: a bitmask dynamic programme over ALL subsets of each small graph (component of
 the lowest chosen plot by flood fill on bitmasks, then adm[m] = ok(C(m)) and adm[m minus C(m)]),
@@ -29,8 +29,7 @@ import pytest
 import scipy.sparse as sp
 import shapely
 
-from optimizer.compactness import add_boundary_penalty, add_isolation_penalty
-from optimizer.contiguity import (
+from optimizer.blocks.cuts import (
     FarmlandGraph,
     check_plan,
     component_cuts,
@@ -41,7 +40,8 @@ from optimizer.contiguity import (
     priority_tier,
     violating_components,
 )
-from optimizer.flow import add_flow_formulation
+from optimizer.blocks.flow import add_flow_formulation
+from optimizer.model.compactness import add_boundary_penalty, add_isolation_penalty
 from solvers import ArrayModel, SolveOptions, Termination, get_backend
 
 # ---------------------------------------------------------------- graphs

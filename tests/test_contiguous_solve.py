@@ -7,7 +7,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from optimizer.solve import solve_plan
+from optimizer.plan.solve import solve_plan
 from solvers.result import Termination
 from tests.test_model_bruteforce import enumerate_plans, plan_objective, random_case
 

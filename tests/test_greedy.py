@@ -1,4 +1,4 @@
-"""Greedy farmland construction (optimizer/greedy.py) against brute force over all subsets.
+"""Greedy farmland construction (optimizer/blocks/greedy.py) against brute force over all subsets.
 
 Truth here is a per-plot flood fill on bitmasks (a different algorithm from the dynamic
 programme in test_contiguity_enumeration.py) and networkx on larger grids. Quality factors were
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer.contiguity import FarmlandGraph
-from optimizer.greedy import greedy_farmland
+from optimizer.blocks.cuts import FarmlandGraph
+from optimizer.blocks.greedy import greedy_farmland
 
 
 def grid(rows: int, cols: int) -> sp.csr_matrix:

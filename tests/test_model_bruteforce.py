@@ -1,7 +1,8 @@
 """Every back-end's optimum equals brute-force enumeration of all plans on tiny instances.
 
-The enumeration re-states the rules of domain.md in plain numpy (not through optimizer.targets),
-so it is an independent check of the model compilation and of each back-end.
+The enumeration re-states the rules of domain.md in plain numpy (not through
+`optimizer.model.targets`), so it is an independent check of the model compilation and of each
+back-end.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import itertools
 import numpy as np
 import pytest
 
-from optimizer.scenario import Scenario
-from optimizer.solve import solve_plan
+from optimizer.model.scenario import Scenario
+from optimizer.plan.solve import solve_plan
 from solvers.result import Termination
 from tests.conftest import grid_instance
 

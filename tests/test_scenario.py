@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.scenario import (
+from optimizer.model.scenario import (
     SEED_CENTRAL_REDUCTION_MU,
     SEED_PRIORITY_FARMLAND_MU,
     Scenario,

@@ -21,14 +21,14 @@ from typer.testing import CliRunner
 
 from instances.generator import generate
 from instances.loader import load_instance
-from optimizer import sweep as sw
-from optimizer import sweep_specs
-from optimizer.checker import read_plan_actions
+from optimizer.batch import specs as sweep_specs
+from optimizer.batch import sweep as sw
+from optimizer.batch.frontier import frontier_values
 from optimizer.cli import app
-from optimizer.frontier import frontier_values
-from optimizer.scenario import Scenario, scenario_from_dict
-from optimizer.solve import solve_plan
-from optimizer.targets import plot_rules
+from optimizer.model.scenario import Scenario, scenario_from_dict
+from optimizer.model.targets import plot_rules
+from optimizer.plan.check import read_plan_actions
+from optimizer.plan.solve import solve_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_TOML = """name = "t"

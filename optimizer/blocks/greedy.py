@@ -29,7 +29,7 @@ import math
 import numpy as np
 from scipy.sparse import csgraph
 
-from optimizer.contiguity import REL_TOL, FarmlandGraph, check_plan, large_enough, presolve_cuts
+from optimizer.blocks.cuts import REL_TOL, FarmlandGraph, check_plan, large_enough, presolve_cuts
 
 
 def _key(cost: np.ndarray, gain: np.ndarray) -> np.ndarray:

@@ -12,7 +12,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optimizer.cli import _load, _scenario, app, console, fail, out_console
+from optimizer.cli.common import (
+    app,
+    console,
+    fail,
+    load_instance_or_fail,
+    load_scenario_or_fail,
+    out_console,
+)
 
 BACKEND_HELP = "highs | cbc | cpsat | scip (default: each scenario's solver.backend)"
 ELASTIC_HELP = "force elastic mode on/off (default: on when needed)"
@@ -68,10 +75,10 @@ def _run(plan, workers: int | None, scheduler: str | None, what: str):
     """Run a planned sweep with a progress bar. The instance is loaded here first (when there is
     anything to solve) so a bad file gives one clear line before any worker starts; in-process
     runs reuse that load."""
-    from optimizer.sweep import default_workers, pending_jobs, prime_instance, run_sweep
+    from optimizer.batch.sweep import default_workers, pending_jobs, prime_instance, run_sweep
 
     if pending_jobs(plan) and not scheduler:
-        prime_instance(plan, _load(plan.instance))
+        prime_instance(plan, load_instance_or_fail(plan.instance))
     n = default_workers() if workers is None else max(1, workers)
     with sweep_progress(len(plan.jobs), what) as update:
         return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
@@ -99,7 +106,7 @@ def sweep(
         help="Dask scheduler address, e.g. tcp://host:8786 (instead of local workers)")] = None,
 ) -> None:
     """Solve many scenarios (files or a grid); resumable; writes DIR/comparison.csv."""
-    from optimizer.sweep import (
+    from optimizer.batch.sweep import (
         SweepError,
         parse_grid,
         plan_sweep,
@@ -143,11 +150,11 @@ def compare(
         help="scenario TOML whose targets are compared (default: seed targets)")] = None,
 ) -> None:
     """Changed plots, KPI deltas and a difference map between two plans of one instance."""
-    from optimizer.checker import PlanFileError
-    from optimizer.compare import compare_plan_files
+    from optimizer.batch.compare import compare_plan_files
+    from optimizer.plan.check import PlanFileError
 
-    sc = _scenario(scenario)
-    inst = _load(instance)
+    sc = load_scenario_or_fail(scenario)
+    inst = load_instance_or_fail(instance)
     try:
         cmp, paths = compare_plan_files(inst, sc, plan_a, plan_b, out)
     except PlanFileError as err:
@@ -195,8 +202,13 @@ def frontier(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address")] = None,
 ) -> None:
     """Trade-off curve: solve one plan per value of a target; frontier.csv and frontier.png."""
-    from optimizer.frontier import check_measure, frontier_sweep, frontier_values, write_frontier
-    from optimizer.sweep import SweepError
+    from optimizer.batch.frontier import (
+        check_measure,
+        frontier_sweep,
+        frontier_values,
+        write_frontier,
+    )
+    from optimizer.batch.sweep import SweepError
 
     try:
         check_measure(measure)

@@ -13,10 +13,16 @@ import numpy as np
 import pandas as pd
 
 from instances.instance import Instance
-from optimizer.contiguous import farmland_blocks
-from optimizer.kpi import ACTIONS, RuleViolation, TargetCheck, evaluate_targets, rule_violations
-from optimizer.scenario import Scenario
-from optimizer.targets import plot_rules, target_families
+from optimizer.blocks.rule import farmland_blocks
+from optimizer.model.kpi import (
+    ACTIONS,
+    RuleViolation,
+    TargetCheck,
+    evaluate_targets,
+    rule_violations,
+)
+from optimizer.model.scenario import Scenario
+from optimizer.model.targets import plot_rules, target_families
 
 
 class PlanFileError(ValueError):

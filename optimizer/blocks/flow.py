@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.contiguity import FarmlandGraph, large_enough
+from optimizer.blocks.cuts import FarmlandGraph, large_enough
 from solvers.model import ArrayModel
 
 

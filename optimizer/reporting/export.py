@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from instances.instance import Instance
-from optimizer.kpi import ACTIONS, FARMLAND, FOREST
-from optimizer.solve import Plan
+from optimizer.model.kpi import ACTIONS, FARMLAND, FOREST
+from optimizer.plan.solve import Plan
 
 PLAN_COLUMNS = ["plot_id", "action", "area_mu", "demolition_cost_wan", "restoration_cost_wan",
                 "total_cost_wan", "lost_output_wan", "priority_share", "district", "township",
@@ -69,22 +69,22 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
         table.to_csv(tmp, index=False, encoding="utf-8-sig")
 
 
-def _clean(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if isinstance(value, np.generic):
-        return _clean(value.item())
+        return json_ready(value.item())
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     return value
 
 
 def summary_dict(plan: Plan) -> dict[str, Any]:
     r = plan.result
     shortfalls = {f"{c.key}:{c.scope}": max(0.0, -c.slack) for c in plan.checks if not c.met}
-    return _clean({
+    return json_ready({
         "instance": plan.instance,
         "scenario": plan.scenario.name,
         "status": plan.status,
@@ -124,7 +124,7 @@ def write_gpkg(inst: Instance, table: pd.DataFrame, path: Path) -> None:
 
 
 def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
-    from optimizer.mapping import draw_plan_map
+    from optimizer.reporting.maps import draw_plan_map
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png")}

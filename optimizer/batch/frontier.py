@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from optimizer.export import atomic_path, write_csv  # noqa: E402
-from optimizer.sweep import (  # noqa: E402
+from optimizer.batch.sweep import (  # noqa: E402
     Sweep,
     SweepError,
     SweepProgress,
@@ -23,6 +22,7 @@ from optimizer.sweep import (  # noqa: E402
     run_sweep,
     specs_from_grid,
 )
+from optimizer.reporting.export import atomic_path, write_csv  # noqa: E402
 
 # measure name -> comparison.csv column
 MEASURES = {"cost": "cost_wan", "lost_output": "lost_output_wan", "objective": "objective"}

@@ -12,9 +12,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from instances.instance import Instance
-from optimizer.compactness import add_boundary_penalty, add_isolation_penalty
-from optimizer.scenario import DistrictTargets, Scenario
-from optimizer.targets import PlotRules, TargetFamily, plot_rules, target_families
+from optimizer.model.compactness import add_boundary_penalty, add_isolation_penalty
+from optimizer.model.scenario import DistrictTargets, Scenario
+from optimizer.model.targets import PlotRules, TargetFamily, plot_rules, target_families
 from solvers.model import ArrayModel
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.contiguous import farmland_blocks, solve_contiguous
-from optimizer.kpi import (
+from optimizer.blocks.rule import farmland_blocks
+from optimizer.blocks.search import solve_contiguous
+from optimizer.model.build import PlanModel, build_model
+from optimizer.model.kpi import (
     PlanTotals,
     RuleViolation,
     TargetCheck,
@@ -19,9 +21,8 @@ from optimizer.kpi import (
     plan_totals,
     rule_violations,
 )
-from optimizer.model import PlanModel, build_model
-from optimizer.presolve import Finding, presolve
-from optimizer.scenario import Scenario
+from optimizer.model.presolve import Finding, presolve
+from optimizer.model.scenario import Scenario
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.result import Result, Termination

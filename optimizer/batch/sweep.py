@@ -30,10 +30,7 @@ from typing import Any
 import pandas as pd
 
 from instances.instance import Instance
-from optimizer.export import _clean, atomic_path, write_csv, write_json, write_outputs
-from optimizer.scenario import ScenarioError, scenario_from_dict
-from optimizer.solve import Plan, solve_plan
-from optimizer.sweep_specs import (
+from optimizer.batch.specs import (
     ScenarioSpec,
     SweepError,
     instance_fingerprint,
@@ -43,8 +40,11 @@ from optimizer.sweep_specs import (
     specs_from_grid,
     to_toml,
 )
+from optimizer.model.scenario import ScenarioError, scenario_from_dict
+from optimizer.plan.solve import Plan, solve_plan
+from optimizer.reporting.export import atomic_path, json_ready, write_csv, write_json, write_outputs
 
-# Inputs (specs, keys, TOML) live in sweep_specs; they are part of the sweep's public names.
+# Inputs (specs, keys, TOML) live in batch.specs; they are part of the sweep's public names.
 __all__ = [
     "ScenarioSpec", "Sweep", "SweepError", "SweepReport", "instance_fingerprint", "job_key",
     "parse_grid", "plan_sweep", "run_sweep", "specs_from_files", "specs_from_grid", "to_toml",
@@ -163,7 +163,7 @@ def plan_row(plan: Plan) -> dict[str, Any]:
                farmland_mu=t.farmland_mu, forest_mu=t.forest_mu, vacated_plots=t.vacated_plots,
                rule_violations=sum(len(v.plot_ids) for v in plan.violations))
     row.update({k: plan.timings.get(k) for k in TIME_COLUMNS})
-    return _clean(row)
+    return json_ready(row)
 
 
 def _record(job: Job, row: dict[str, Any], error: str = "") -> dict[str, Any]:
@@ -322,7 +322,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     # and preloading the solve stack there pays the heavy imports once, not per worker.
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["optimizer.sweep"])
+        ctx.set_forkserver_preload(["optimizer.batch.sweep"])
         return ctx
     return multiprocessing.get_context("spawn")
 

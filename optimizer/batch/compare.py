@@ -19,9 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from instances.instance import Instance  # noqa: E402
-from optimizer.checker import read_plan_actions  # noqa: E402
-from optimizer.export import atomic_path, write_csv  # noqa: E402
-from optimizer.kpi import (  # noqa: E402
+from optimizer.model.kpi import (  # noqa: E402
     ACTIONS,
     FARMLAND,
     FOREST,
@@ -30,9 +28,11 @@ from optimizer.kpi import (  # noqa: E402
     plan_totals,
     rule_violations,
 )
-from optimizer.mapping import COLOURS, finish_map, zone_outlines  # noqa: E402
-from optimizer.scenario import Scenario  # noqa: E402
-from optimizer.targets import plot_rules, target_families  # noqa: E402
+from optimizer.model.scenario import Scenario  # noqa: E402
+from optimizer.model.targets import plot_rules, target_families  # noqa: E402
+from optimizer.plan.check import read_plan_actions  # noqa: E402
+from optimizer.reporting.export import atomic_path, write_csv  # noqa: E402
+from optimizer.reporting.maps import COLOURS, finish_map, zone_outlines  # noqa: E402
 
 # Change kinds, in code order (codes index this tuple).
 CHANGES = ("unchanged", "kept->vacated", "vacated->kept", "farmland->forest", "forest->farmland")

@@ -34,7 +34,7 @@ def _scale_bar(ax: plt.Axes) -> None:
 
 def draw_plan_map(
     inst: Instance,
-    plan,  # optimizer.solve.Plan (not imported: the map is also drawn for comparisons)
+    plan,  # optimizer.plan.solve.Plan (not imported: the map is also drawn for comparisons)
     path: Path,
     title: str | None = None,
     actions: np.ndarray | None = None,

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from optimizer.targets import PlotRules, TargetFamily
+from optimizer.model.targets import PlotRules, TargetFamily
 
 KEEP, FARMLAND, FOREST = 0, 1, 2
 ACTIONS = ("keep", "farmland", "forest")

@@ -1,5 +1,5 @@
 """Sweep inputs: instance fingerprints and job keys, scenario specs from files or a grid, and the
-scenario.toml writer. No solving here (see `optimizer.sweep`)."""
+scenario.toml writer. No solving here (see `optimizer.batch.sweep`)."""
 
 from __future__ import annotations
 

@@ -1,79 +1,27 @@
-"""`greenbelt` command line: generate, solve, check, demo."""
+"""The one-plan commands: generate, solve, check, demo."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Plan the reduction of construction land in Beijing's green belts.")
-console = Console(stderr=True)
-# Tables stay readable when piped to a file or a CI log (rich would otherwise assume 80 columns).
-out_console = Console(width=None if sys.stdout.isatty() else 120)
-
-DEFAULT_DISTRICT, DEFAULT_PLOTS, DEFAULT_SEED = "chaoyang", 20_000, 1
-
-
-def fail(message: str, code: int = 1) -> None:
-    """One clear line, no traceback."""
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
-    """A rich progress bar fed by (step, fraction) callbacks."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task(description, total=1.0)
-
-        def update(step: str, fraction: float) -> None:
-            bar.update(task, description=f"{description}: {step}", completed=fraction)
-
-        yield update
-
-
-@contextmanager
-def spinner(description: str) -> Iterator[Callable[[str], None]]:
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-
-        def say(message: str) -> None:
-            console.print(f"  {message}", highlight=False)
-            bar.update(task, description=message)
-
-        yield say
-
-
-def _load(path: Path):
-    from instances.errors import InstanceError
-    from instances.loader import load_instance
-
-    try:
-        with progress_bar(f"loading {path.name}") as update:
-            return load_instance(path, progress=update)
-    except InstanceError as err:
-        fail(str(err))
-
-
-def _scenario(path: Path | None):
-    from optimizer.scenario import ScenarioError, load_scenario
-
-    try:
-        return load_scenario(path)
-    except ScenarioError as err:
-        fail(str(err))
+from optimizer.cli.common import (
+    DEFAULT_DISTRICT,
+    DEFAULT_PLOTS,
+    DEFAULT_SEED,
+    app,
+    console,
+    fail,
+    load_instance_or_fail,
+    load_scenario_or_fail,
+    out_console,
+    progress_bar,
+    spinner,
+)
 
 
 @app.command()
@@ -151,11 +99,11 @@ def solve(
 
 def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None,
            time_limit: float | None, elastic: bool | None) -> int:
-    from optimizer.export import write_outputs
-    from optimizer.solve import solve_plan
+    from optimizer.plan.solve import solve_plan
+    from optimizer.reporting.export import write_outputs
 
-    sc = _scenario(scenario)
-    inst = _load(instance)
+    sc = load_scenario_or_fail(scenario)
+    inst = load_instance_or_fail(instance)
     try:
         with spinner("solving") as say:
             plan = solve_plan(inst, sc, backend=backend, time_limit=time_limit, elastic=elastic,
@@ -178,10 +126,10 @@ def check(
     scenario: Annotated[Path | None, typer.Option(help="scenario TOML")] = None,
 ) -> None:
     """Recompute every KPI from the plan and the geometry; exit 1 naming each violated target."""
-    from optimizer.checker import PlanFileError, check_plan_file
+    from optimizer.plan.check import PlanFileError, check_plan_file
 
-    sc = _scenario(scenario)
-    inst = _load(instance)
+    sc = load_scenario_or_fail(scenario)
+    inst = load_instance_or_fail(instance)
     try:
         result = check_plan_file(inst, sc, plan_csv)
     except PlanFileError as err:
@@ -211,24 +159,13 @@ def demo(
         generate(out=gpkg, district=district, plots=plots, seed=seed)
     code = _solve(gpkg, out / "plan", None, None, None, None)
     if code in (0, 2):
-        from optimizer.checker import check_plan_file
-        from optimizer.scenario import Scenario
+        from optimizer.model.scenario import Scenario
+        from optimizer.plan.check import check_plan_file
 
-        problems = check_plan_file(_load(gpkg), Scenario(), out / "plan" / "plan.csv").problems()
+        plan_csv = out / "plan" / "plan.csv"
+        problems = check_plan_file(load_instance_or_fail(gpkg), Scenario(), plan_csv).problems()
         out_console.print("independent check of plan.csv against the geometry: "
                           + ("[green]all targets and rules met[/]" if not problems
                              else "[red]" + escape("; ".join(problems)) + "[/]"))
     console.print(f"map: {out / 'plan' / 'map.png'}")
     raise typer.Exit(code)
-
-
-# Batch commands (sweep, compare, frontier) register themselves on `app`.
-from optimizer import cli_batch  # noqa: E402,F401
-
-
-def main() -> None:  # pragma: no cover
-    app(prog_name="greenbelt")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

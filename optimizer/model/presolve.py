@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from optimizer.model import PlanModel
+from optimizer.model.build import PlanModel
 
 
 @dataclass

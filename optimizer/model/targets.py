@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from instances.instance import Instance
-from optimizer.scenario import DistrictTargets, Scenario, district_targets
+from optimizer.model.scenario import DistrictTargets, Scenario, district_targets
 
 
 @dataclass

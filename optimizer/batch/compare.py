@@ -32,7 +32,7 @@ from optimizer.model.scenario import Scenario  # noqa: E402
 from optimizer.model.targets import plot_rules, target_families  # noqa: E402
 from optimizer.plan.check import read_plan_actions  # noqa: E402
 from optimizer.reporting.export import atomic_path, write_csv  # noqa: E402
-from optimizer.reporting.maps import COLOURS, finish_map, zone_outlines  # noqa: E402
+from optimizer.reporting.maps import COLOURS, fill_plots, finish_map, zone_outlines  # noqa: E402
 
 # Change kinds, in code order (codes index this tuple).
 CHANGES = ("unchanged", "kept->vacated", "vacated->kept", "farmland->forest", "forest->farmland")
@@ -107,7 +107,7 @@ def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: 
     colours = np.asarray(CHANGE_COLOURS, dtype=object)[codes]
     colours[(codes == 0) & (a != KEEP)] = UNCHANGED_VACATED
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
-    inst.geometry.plot(ax=ax, color=list(colours), linewidth=0)
+    fill_plots(ax, inst.geometry.values, colours)
     handles = [Patch(color=CHANGE_COLOURS[k], label=f"{CHANGES[k]} ({(codes == k).sum():,} plots)")
                for k in range(1, len(CHANGES))]
     handles += [Patch(color=UNCHANGED_VACATED, label="vacated in both, same use"),

@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import scipy.sparse as sp
 import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
 
-from instances import overlay
+from instances import derived_cache, overlay
 from instances.errors import InstanceError
 from instances.instance import Instance
 from instances.schema import (
@@ -52,6 +54,9 @@ Progress = Callable[[str, float], None]
 MIN_SHARED_M = 0.5  # shared boundary up to this is a corner contact, not adjacency
 OVERLAP_MIN_M2 = 1.0  # overlaps are errors above both limits: digitising slivers pass
 OVERLAP_MIN_FRACTION = 0.001  # of the smaller plot
+# Plot columns derived from the geometry, in the order they are added (cached by derived_cache).
+DERIVED_COLUMNS = ("area_mu", *(f"share_{name}" for name in (*ZONE_LAYERS, "priority")),
+                   "touches_farmland", "touches_forest")
 SHAPEFILE_NAME_LEN = 10  # dBase truncates field names: "demolition_wan_per_mu" -> "demolition"
 SHAPEFILE_FALLBACK_ENCODING = "gb18030"  # superset of GBK, the usual Chinese GIS encoding
 _FLAG_WORDS = {"1": True, "0": False, "1.0": True, "0.0": False, "true": True, "false": False,
@@ -86,6 +91,32 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
         zones[TOWNSHIPS_LAYER] = _zone_layer(source, TOWNSHIPS_LAYER, crs)
     meta = _meta(source) if META_LAYER in source.layers else {}
 
+    # the derivation's own code is part of the key: a changed definition never reads old tables
+    code = [Path(__file__), Path(overlay.__file__)]
+    key = derived_cache.source_key(_source_files(source) + code,
+                                   f"{layers_dir_encoding}|{MIN_SHARED_M}|{len(geoms)}")
+    cached = derived_cache.read(key)
+    if cached is not None and cached[0].shape[0] == len(geoms) \
+            and set(cached[1]) == set(DERIVED_COLUMNS):
+        adjacency, columns, stats = cached
+        report("derived tables from the cache", 0.9)
+        for name in DERIVED_COLUMNS:
+            plots[name] = columns[name]
+    else:
+        adjacency, stats = _derive(source, plots, geoms, zones, ids, report)
+        derived_cache.write(key, adjacency, {c: plots[c].to_numpy() for c in DERIVED_COLUMNS},
+                            stats)
+    plots["collective"] = plots["land_use"].isin(CANDIDATE_LAND_USES).to_numpy()
+    report("done", 1.0)
+    return Instance(
+        name=source.path.stem, plots=plots, adjacency=adjacency, zones=zones, stats=stats,
+        geometry=gpd.GeoSeries(geoms, crs=crs), meta=meta, source=str(source.path))
+
+
+def _derive(source: _Source, plots: pd.DataFrame, geoms: NDArray[np.object_],
+            zones: dict[str, gpd.GeoDataFrame], ids: np.ndarray, report: Progress
+            ) -> tuple[sp.csr_matrix, dict[str, float]]:
+    """Adjacency, zone shares, touches (added to `plots`) and zone areas from the geometry."""
     report("adjacency", 0.2)
     area_m2 = shapely.area(geoms)
     i, j, shared, overlap = overlay.plot_contacts(geoms, MIN_SHARED_M)
@@ -115,11 +146,18 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
         on_layer = overlay.boundary_in_zone(geoms, pieces[use], MIN_SHARED_M) > MIN_SHARED_M
         next_to_use = adjacency @ (plots["land_use"].to_numpy() == use).astype(float) > 0
         plots[f"touches_{use}"] = on_layer | next_to_use
-    plots["collective"] = plots["land_use"].isin(CANDIDATE_LAND_USES).to_numpy()
-    report("done", 1.0)
-    return Instance(
-        name=source.path.stem, plots=plots, adjacency=adjacency, zones=zones, stats=stats,
-        geometry=gpd.GeoSeries(geoms, crs=crs), meta=meta, source=str(source.path))
+    return adjacency, stats
+
+
+def _source_files(source: _Source) -> list[Path]:
+    """Every file whose bytes make the instance: the GeoPackage, or each layer's Shapefile
+    parts (and the meta table)."""
+    if not source.path.is_dir():
+        return [source.path]
+    files = []
+    for layer in source.layers.values():
+        files += [f for f in layer.parent.glob(glob_escape(layer.stem) + ".*") if f.is_file()]
+    return sorted(set(files))
 
 
 class _Source:

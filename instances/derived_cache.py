@@ -2,7 +2,7 @@
 zone areas), keyed by the SHA-256 of the instance's files: the overlays take most of a load
 (7 s of 7.1 s at 50k plots), reading the file well under a second.
 
-The cache lives in `$GREENBELT_CACHE` (default `~/.cache/greenbelt`); `GREENBELT_CACHE=off`
+The cache lives in `$GREENBELT_CACHE/derived` (default `~/.cache/greenbelt/derived`); `GREENBELT_CACHE=off`
 switches it off. An entry is written only after a load that passed every check, atomically, so a
 hit stands for a file that was valid; any change to the files' bytes is a new key. A damaged or
 unreadable entry is ignored (the load derives again).
@@ -26,7 +26,8 @@ def cache_dir() -> Path | None:
     value = os.environ.get("GREENBELT_CACHE")
     if value is not None and value.strip().lower() in _OFF:
         return None
-    return Path(value) if value else Path.home() / ".cache" / "greenbelt"
+    # a folder of its own: the benchmarks keep generated instances in the same cache root
+    return (Path(value) if value else Path.home() / ".cache" / "greenbelt") / "derived"
 
 
 def source_key(files: list[Path], settings: str) -> str:

@@ -36,7 +36,7 @@ def test_a_hit_equals_deriving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     else:
         path = write_shapefiles(tmp_path / "layers", valid_layers(), "utf-8")
     first = load_instance(path)
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    assert len(list((tmp_path / "cache" / "derived").glob("*.npz"))) == 1
     with monkeypatch.context() as m:
         no_overlays(m)
         second = load_instance(path)
@@ -58,9 +58,9 @@ def test_changed_bytes_miss_the_cache(tmp_path: Path, monkeypatch: pytest.Monkey
         no_overlays(m)
         with pytest.raises(AssertionError, match="derived the tables"):
             load_instance(path)
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # the refused load wrote nothing
+    assert len(list((tmp_path / "cache" / "derived").glob("*.npz"))) == 1  # the refused load wrote nothing
     after = load_instance(path)
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    assert len(list((tmp_path / "cache" / "derived").glob("*.npz"))) == 2
     assert not np.array_equal(before.plots["land_use"], after.plots["land_use"])
 
 
@@ -69,7 +69,7 @@ def test_a_damaged_entry_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = tmp_path / "inst.gpkg"
     write_gpkg(path, valid_layers())
     first = load_instance(path)
-    (entry,) = (tmp_path / "cache").glob("*.npz")
+    (entry,) = (tmp_path / "cache" / "derived").glob("*.npz")
     entry.write_bytes(b"not an npz file")
     same(first, load_instance(path))
     assert derived_cache.read(entry.stem) is not None  # rewritten by the second load

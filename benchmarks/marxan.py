@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.peers import evaluate
 from instances.instance import Instance
-from optimizer.blocks.rule import farmland_blocks
 from optimizer.model.build import PlanModel, build_model
-from optimizer.model.kpi import FARMLAND, FOREST, KEEP, evaluate_targets
+from optimizer.model.kpi import FARMLAND, FOREST, KEEP
 from optimizer.model.scenario import Scenario
 
 
@@ -150,18 +150,6 @@ def read_solution(inst: Instance, pm: PlanModel, mi: MarxanInput) -> np.ndarray:
     plots = mi.candidates[chosen]
     act[plots] = np.where(allowed_f[chosen], FARMLAND, FOREST)
     return act
-
-
-def evaluate(inst: Instance, s: Scenario, pm: PlanModel, act: np.ndarray) -> dict:
-    checks = evaluate_targets(pm.families, act)
-    blocks = farmland_blocks(inst, act, s)
-    return {
-        "objective": float(pm.model.objective_value(pm.vector(act))),
-        "targets_met": sum(c.met for c in checks), "targets": len(checks),
-        "missed": [c.key for c in checks if not c.met],
-        "blocks_breaking_rule": int(blocks.violating),
-        "vacated_plots": int((act != KEEP).sum()),
-    }
 
 
 def calibrate_iterations(binary: Path, inst: Instance, s: Scenario, pm: PlanModel, folder: Path,

@@ -16,7 +16,7 @@ from optimizer.plan.solve import solve_plan
 from solvers.result import Termination
 from tests.random_instances import plan_values, random_case
 
-CASES = int(os.environ.get("GREENBELT_RANDOM_CASES", "40"))
+CASES = int(os.environ.get("GREENBELT_RANDOM_CASES", "60"))
 SEED0 = 1_000
 RUNS = [("highs", "auto"), ("cbc", "auto"), ("cpsat", "auto"), ("scip", "auto"),
         ("highs", "flow"), ("scip", "branch_and_cut")]

@@ -2,10 +2,10 @@
 zone areas), keyed by the SHA-256 of the instance's files: the overlays take most of a load
 (7 s of 7.1 s at 50k plots), reading the file well under a second.
 
-The cache lives in `$GREENBELT_CACHE/derived` (default `~/.cache/greenbelt/derived`); `GREENBELT_CACHE=off`
-switches it off. An entry is written only after a load that passed every check, atomically, so a
-hit stands for a file that was valid; any change to the files' bytes is a new key. A damaged or
-unreadable entry is ignored (the load derives again).
+The cache lives in `$GREENBELT_CACHE/derived` (default `~/.cache/greenbelt/derived`);
+`GREENBELT_CACHE=off` switches it off. An entry is written only after a load that passed every
+check, atomically, so a hit stands for a file that was valid; any change to the files' bytes is a
+new key. A damaged or unreadable entry is ignored (the load derives again).
 """
 
 from __future__ import annotations

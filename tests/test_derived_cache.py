@@ -58,7 +58,8 @@ def test_changed_bytes_miss_the_cache(tmp_path: Path, monkeypatch: pytest.Monkey
         no_overlays(m)
         with pytest.raises(AssertionError, match="derived the tables"):
             load_instance(path)
-    assert len(list((tmp_path / "cache" / "derived").glob("*.npz"))) == 1  # the refused load wrote nothing
+    # the refused load wrote nothing
+    assert len(list((tmp_path / "cache" / "derived").glob("*.npz"))) == 1
     after = load_instance(path)
     assert len(list((tmp_path / "cache" / "derived").glob("*.npz"))) == 2
     assert not np.array_equal(before.plots["land_use"], after.plots["land_use"])

@@ -16,6 +16,7 @@ import pandas as pd
 
 from instances.instance import Instance
 from optimizer.model.kpi import ACTIONS, FARMLAND, FOREST
+from optimizer.plan.cells import neutralise_table
 from optimizer.plan.solve import Plan
 
 PLAN_COLUMNS = ["plot_id", "action", "area_mu", "demolition_cost_wan", "restoration_cost_wan",
@@ -65,8 +66,12 @@ def plan_table(inst: Instance, plan: Plan) -> pd.DataFrame:
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Every CSV we write goes through here: UTF-8 with BOM, text cells neutralised against
+    spreadsheet formula injection (`optimizer.plan.cells`), written atomically. Rows end in CRLF
+    (RFC 4180), so a text holding a lone carriage return is quoted rather than breaking its row."""
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        neutralise_table(table).to_csv(tmp, index=False, encoding="utf-8-sig",
+                                       lineterminator="\r\n")
 
 
 def json_ready(value: Any) -> Any:

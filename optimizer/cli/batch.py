@@ -19,6 +19,8 @@ from optimizer.cli.common import (
     load_instance_or_fail,
     load_scenario_or_fail,
     out_console,
+    out_folder_or_fail,
+    time_limit_or_fail,
 )
 
 BACKEND_HELP = "highs | cbc | cpsat | scip (default: each scenario's solver.backend)"
@@ -114,6 +116,8 @@ def sweep(
         specs_from_grid,
     )
 
+    time_limit_or_fail(time_limit)
+    out_folder_or_fail(out)
     files = [*(scenarios or []), *(more_scenarios or [])]
     if files and grid:
         fail("give either scenario files or --grid, not both")
@@ -150,14 +154,17 @@ def compare(
         help="scenario TOML whose targets are compared (default: seed targets)")] = None,
 ) -> None:
     """Changed plots, KPI deltas and a difference map between two plans of one instance."""
-    from optimizer.batch.compare import compare_plan_files
+    from optimizer.batch.compare import OUTPUTS, compare_plan_files
+    from optimizer.model.scenario import ScenarioError
     from optimizer.plan.check import PlanFileError
+    from optimizer.plan.runset import OutputFolderError
 
     sc = load_scenario_or_fail(scenario)
+    out_folder_or_fail(out, OUTPUTS)
     inst = load_instance_or_fail(instance)
     try:
         cmp, paths = compare_plan_files(inst, sc, plan_a, plan_b, out)
-    except PlanFileError as err:
+    except (PlanFileError, ScenarioError, OutputFolderError) as err:
         fail(str(err))
     table = Table(title=f"A = {plan_a}  B = {plan_b}")
     for col in ("kpi", "scope", "unit", "A", "B", "B - A"):
@@ -210,6 +217,8 @@ def frontier(
     )
     from optimizer.batch.sweep import SweepError
 
+    time_limit_or_fail(time_limit)
+    out_folder_or_fail(out)
     try:
         check_measure(measure)
         points = frontier_values(values, start, stop, steps)

@@ -24,6 +24,7 @@ from optimizer.model.kpi import (
 from optimizer.model.scenario import Scenario
 from optimizer.model.targets import plot_rules, target_families
 from optimizer.plan.cells import restore_cells
+from optimizer.plan.runset import OutputFolderError, refuse_incomplete
 
 
 class PlanFileError(ValueError):
@@ -48,10 +49,18 @@ def read_plan_actions(path: Path, plot_ids: pd.Series) -> np.ndarray:
     """Per-plot action codes in the instance's row order; one-line errors for bad files."""
     if not path.exists():
         raise PlanFileError(f"{path}: plan file not found")
+    if path.is_dir():
+        raise PlanFileError(f"{path}: is a folder, not a plan file (give its plan.csv)")
+    try:
+        refuse_incomplete(path)  # a run killed while writing: the set may be mixed
+    except OutputFolderError as err:
+        raise PlanFileError(str(err)) from None
     try:
         table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise PlanFileError(f"{path}: not a readable CSV file: {err}") from None
+    except OSError as err:
+        raise PlanFileError(f"{path}: cannot read ({err.strerror or err})") from None
     for col in ("plot_id", "action"):
         if col not in table.columns:
             raise PlanFileError(f"{path}: missing column '{col}'")

@@ -89,9 +89,14 @@ def out_folder_or_fail(path: Path, outputs: tuple[str, ...] = ()) -> Path:
 
 def out_file_or_fail(path: Path) -> None:
     """Before any work: a file to write (`generate --out`), not a folder, in a writable folder."""
+    from optimizer.plan.runset import OutputFolderError, prepare_output_folder
+
     if path.is_dir():
         fail(f"{path}: --out is a folder; give the file to write, e.g. {path / 'instance.gpkg'}")
-    out_folder_or_fail(path.parent if str(path.parent) else Path("."))
+    try:
+        prepare_output_folder(path.parent, create=False)
+    except OutputFolderError as err:
+        fail(f"{path}: cannot be written ({err})")
 
 
 def time_limit_or_fail(value: float | None) -> None:

@@ -75,15 +75,30 @@ def sweep_table(table, title: str) -> Table:
 
 def _run(plan, workers: int | None, scheduler: str | None, what: str):
     """Run a planned sweep with a progress bar. The instance is loaded here first (when there is
-    anything to solve) so a bad file gives one clear line before any worker starts; in-process
-    runs reuse that load."""
-    from optimizer.batch.sweep import default_workers, pending_jobs, prime_instance, run_sweep
+    anything to solve, Dask or not) so a bad file gives one clear line, exit 1, before any
+    scenario starts; in-process runs reuse that load."""
+    from optimizer.batch.lifecycle import check_dask_address
+    from optimizer.batch.sweep import (
+        SweepError,
+        default_workers,
+        pending_jobs,
+        prime_instance,
+        run_sweep,
+    )
 
-    if pending_jobs(plan) and not scheduler:
+    if scheduler is not None:
+        try:
+            check_dask_address(scheduler)
+        except SweepError as err:
+            fail(str(err))
+    if pending_jobs(plan):
         prime_instance(plan, load_instance_or_fail(plan.instance))
     n = default_workers() if workers is None else max(1, workers)
-    with sweep_progress(len(plan.jobs), what) as update:
-        return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
+    try:
+        with sweep_progress(len(plan.jobs), what) as update:
+            return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
+    except SweepError as err:  # e.g. no Dask scheduler at that address
+        fail(str(err))
 
 
 @app.command()

@@ -109,7 +109,9 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
             "message": r.message,
         },
         "method": plan.method,
-        "timings": plan.timings,
+        # every wall-clock figure lives here (and in solver.build_s / solve_s): the rest of the
+        # summary is the same for the same input, so two runs can be compared by it
+        "timings": {**plan.timings, "rounds_s": [r.get("seconds") for r in plan.rounds]},
         "targets": [c.to_dict() for c in plan.checks],
         "shortfalls": shortfalls,
         "rule_violations": [{"rule": v.rule, "plots": len(v.plot_ids),
@@ -117,7 +119,7 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "impossible_targets": [f.to_dict() for f in plan.findings],
         "totals": plan.totals.__dict__,
         "farmland_blocks": plan.block_summary,
-        "rounds": plan.rounds,
+        "rounds": [{k: v for k, v in r.items() if k != "seconds"} for r in plan.rounds],
         "scenario_settings": plan.scenario.to_dict(),
     })
 

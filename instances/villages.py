@@ -25,9 +25,9 @@ MIN_PARCELS_PER_VILLAGE = 3
 VILLAGE_SCALE_SIGMA = 0.45  # log-sd of a village's parcel size around the median
 # Voronoi cells of uniform points in a disc: the median cell is smaller than the mean cell
 # (measured; makes the median candidate area land on the requested median).
-CELL_MEDIAN_TO_MEAN = 0.80
+CELL_MEDIAN_TO_MEAN = 0.90
 # Mean / median of candidate parcel areas (measured): converts a collective area into a count.
-PARCEL_MEAN_TO_MEDIAN = 1.30
+PARCEL_MEAN_TO_MEDIAN = 1.32
 MIN_PARCEL_FRACTION = 0.12  # candidate parcels below this share of the median merge away
 MIN_BACKGROUND_FRACTION = 0.05  # background plots below this share of their mean merge away
 
@@ -79,7 +79,8 @@ def _union_groups(parts: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nda
         union = shapely.coverage_union_all(table, axis=1)
     except shapely.errors.GEOSException:  # a mis-noded edge somewhere: overlay union
         union = shapely.union_all(table, axis=1, grid_size=GRID_M)
-    bad = shapely.get_type_id(union) != 3  # not a Polygon: fall back to an overlay union
+    # not a valid Polygon (inputs noded slightly differently): fall back to an overlay union
+    bad = (shapely.get_type_id(union) != 3) | ~shapely.is_valid(union)
     if bad.any():
         union[bad] = shapely.union_all(table[bad], axis=1, grid_size=GRID_M)
     merged[udst] = union
@@ -110,23 +111,20 @@ def _merge(parts: np.ndarray, kind: np.ndarray, loose: np.ndarray
 
 
 def _repair(parts: np.ndarray) -> np.ndarray:
-    """Snap the few plots whose shared edges are noded differently on the two sides (snap
-    rounding in separate overlays) onto their neighbours, so the result is a valid coverage.
-    Loops over the offending plots only (a handful per 100,000)."""
-    for _ in range(3):
+    """Make the few edges noded differently on their two sides (snap rounding in separate
+    overlays; a handful per 100,000 plots) identical: `coverage_clean` of the offending plots
+    and their neighbours, the whole coverage only if that does not suffice."""
+    for attempt in range(3):
         bad = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(parts)))
         if len(bad) == 0:
-            break
-        tree = shapely.STRtree(parts)
-        fixed = set()
-        for i in bad:
-            if i in fixed:
-                continue
-            nbrs = [j for j in tree.query(parts[i], predicate="intersects") if j != i]
-            g = shapely.snap(parts[i], shapely.union_all(parts[nbrs]), 4 * GRID_M)
-            g = shapely.set_precision(g, GRID_M)
-            parts[i] = g if shapely.get_type_id(g) == 3 else parts[i]
-            fixed.update(nbrs)  # its neighbours keep their edges; the next round checks
+            return parts
+        if attempt < 2:
+            local = np.unique(shapely.STRtree(parts).query(parts[bad], predicate="intersects")[1])
+        else:
+            local = np.arange(len(parts))
+        cleaned = shapely.coverage_clean(parts[local], snapping_distance=2 * GRID_M)
+        ok = (shapely.get_type_id(cleaned) == 3) & shapely.is_valid(cleaned)
+        parts[local[ok]] = cleaned[ok]
     return parts
 
 
@@ -150,8 +148,8 @@ def _centres(poly: BaseGeometry, n: int, density: Density, rng: np.random.Genera
 
 def _villages(poly: BaseGeometry, points_needed: int, median_mu: float, density: Density,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Village centres, radii, parcel seed points (inside poly) and each point's village.
-    Villages are drawn in random order and the list is cut once enough points lie inside."""
+    """Village centres, radii, and each parcel seed's village and offset in the unit disc.
+    Villages are drawn in random order and the list is cut once enough seeds lie inside."""
     mu, sd = PARCELS_PER_VILLAGE
     mean_k = np.exp(np.log(mu) + sd**2 / 2)
     n_v = int(1.3 * points_needed / mean_k) + 16
@@ -162,17 +160,36 @@ def _villages(poly: BaseGeometry, points_needed: int, median_mu: float, density:
         radius = np.sqrt(k * scale * M2_PER_MU / CELL_MEDIAN_TO_MEAN / np.pi)
         xy = _centres(poly, n_v, density, rng)
         owner = np.repeat(np.arange(n_v), k)
-        r = radius[owner] * np.sqrt(rng.uniform(size=len(owner)))
+        r = np.sqrt(rng.uniform(size=len(owner)))
         t = rng.uniform(0, 2 * np.pi, len(owner))
-        pts = xy[owner] + np.column_stack((r * np.cos(t), r * np.sin(t)))
+        unit = np.column_stack((r * np.cos(t), r * np.sin(t)))
+        pts = xy[owner] + unit * radius[owner, None]
         inside = shapely.contains_xy(poly, pts[:, 0], pts[:, 1])
-        per_village = np.bincount(owner[inside], minlength=n_v)
-        cum = np.cumsum(per_village)
+        cum = np.cumsum(np.bincount(owner[inside], minlength=n_v))
         if cum[-1] >= points_needed:
             nv = int(np.searchsorted(cum, points_needed)) + 1
-            keep = inside & (owner < nv)
-            return xy[:nv], radius[:nv], pts[keep], owner[keep]
+            keep = owner < nv
+            return xy[:nv], radius[:nv], owner[keep], unit[keep]
         n_v *= 2  # a district with much border: most draws fell outside
+
+
+def _spread(xy: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Radii grown so that each village keeps its own area where villages overlap: a disc
+    overlapping others loses about half of each overlap to its neighbours' parcels, so it grows
+    until area - overlap / 2 is its original area (pairwise overlaps, at most 1.5 x)."""
+    target = np.pi * radius**2
+    grown = radius.copy()
+    for _ in range(3):
+        discs = shapely.buffer(shapely.points(xy), grown, quad_segs=6)
+        i, j = shapely.STRtree(discs).query(discs, predicate="intersects")
+        m = i != j
+        overlap = np.bincount(i[m], weights=shapely.area(shapely.intersection(discs[i[m]],
+                                                                              discs[j[m]])),
+                              minlength=len(xy))
+        own = np.pi * grown**2 - 0.5 * overlap
+        grown = np.minimum(grown * np.sqrt(target / np.maximum(own, 0.25 * target)),
+                           1.5 * radius)
+    return grown
 
 
 def layout(poly: BaseGeometry, candidates: int, median_mu: float, density: Density,
@@ -189,7 +206,10 @@ def layout(poly: BaseGeometry, candidates: int, median_mu: float, density: Densi
     shapely.prepare(poly)
     extra = candidates // 30 + 20
     for _ in range(4):
-        xy, radius, vpts, vown = _villages(poly, candidates + extra, median_mu, density, rng)
+        xy, radius, vown, unit = _villages(poly, candidates + extra, median_mu, density, rng)
+        radius = _spread(xy, radius)
+        vpts = xy[vown] + unit * radius[vown, None]
+        vpts = vpts[shapely.contains_xy(poly, vpts[:, 0], vpts[:, 1])]
         discs = shapely.buffer(shapely.points(xy), radius, quad_segs=6)
         # Everything on the 1 mm grid: snapped cells, overlays with that grid size (snap
         # rounding); the rare edge noded differently on its two sides is repaired at the end.

@@ -128,6 +128,44 @@ def _repair(parts: np.ndarray) -> np.ndarray:
     return parts
 
 
+def _split(cells: np.ndarray, poly: BaseGeometry, region: BaseGeometry
+           ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Pieces of each cell inside the village region (kind 1) and in the rest of poly (kind 0),
+    with the cell each comes from. Each cell meets only the few village outlines it touches
+    (never the whole region: overlays against a citywide multipolygon would be quadratic)."""
+    shapely.prepare(poly)
+    outline = shapely.get_parts(region)
+    c, o = shapely.STRtree(outline).query(cells, predicate="intersects")
+    touched = np.unique(c)
+    local = np.full(len(cells), None, dtype=object)
+    local[touched] = shapely.multipolygons(outline[o], indices=np.searchsorted(touched, c))
+    has = ~shapely.is_missing(local)
+    whole_in = np.zeros(len(cells), bool)
+    whole_in[has] = shapely.contains_properly(local[has], cells[has])
+    edge = has & ~whole_in
+    inside_poly = shapely.contains_properly(poly, cells)
+    clip = np.flatnonzero(edge & ~inside_poly)  # touches a village and the border
+    base = cells.copy()
+    base[clip] = shapely.intersection(cells[clip], poly, grid_size=GRID_M)
+    ins = np.concatenate((cells[whole_in],
+                          shapely.intersection(base[edge], local[edge], grid_size=GRID_M)))
+    ins_own = np.concatenate((np.flatnonzero(whole_in), np.flatnonzero(edge)))
+    free = ~has & inside_poly
+    border = ~has & ~inside_poly
+    outs = np.concatenate((cells[free],
+                           shapely.difference(base[edge], local[edge], grid_size=GRID_M),
+                           shapely.intersection(cells[border], poly, grid_size=GRID_M)))
+    out_own = np.concatenate((np.flatnonzero(free), np.flatnonzero(edge),
+                              np.flatnonzero(border)))
+    pieces, kinds, owners = [], [], []
+    for geoms, own, kind in ((ins, ins_own, 1), (outs, out_own, 0)):
+        parts, idx = shapely.get_parts(geoms, return_index=True)
+        pieces.append(parts)
+        owners.append(own[idx])
+        kinds.append(np.full(len(parts), kind))
+    return pieces, kinds, owners
+
+
 def _small(area: np.ndarray, kind: np.ndarray, min_cand: float, min_bg: float) -> np.ndarray:
     return np.where(kind == 1, area < min_cand, area < min_bg)
 
@@ -214,7 +252,6 @@ def layout(poly: BaseGeometry, candidates: int, median_mu: float, density: Densi
         # Everything on the 1 mm grid: snapped cells, overlays with that grid size (snap
         # rounding); the rare edge noded differently on its two sides is repaired at the end.
         region = shapely.intersection(shapely.union_all(discs), poly, grid_size=GRID_M)
-        rest = shapely.difference(poly, region, grid_size=GRID_M)
         shapely.prepare(region)
         bpts = background[~shapely.contains_xy(region, background[:, 0], background[:, 1])]
         allpts = np.vstack((vpts, bpts))
@@ -224,18 +261,7 @@ def layout(poly: BaseGeometry, candidates: int, median_mu: float, density: Densi
             shapely.multipoints(allpts), extend_to=frame, ordered=True))
         cells = shapely.set_precision(cells, GRID_M)
         is_v = np.arange(len(cells)) < len(vpts)
-        pieces, kinds, owners = [], [], []
-        for zone, kind in ((region, 1), (rest, 0)):
-            shapely.prepare(zone)
-            whole = shapely.contains_properly(zone, cells)
-            edge = ~whole & shapely.intersects(zone, cells)
-            g = np.concatenate((cells[whole],
-                                shapely.intersection(cells[edge], zone, grid_size=GRID_M)))
-            own = np.concatenate((np.flatnonzero(whole), np.flatnonzero(edge)))
-            parts, idx = shapely.get_parts(g, return_index=True)
-            pieces.append(parts)
-            owners.append(own[idx])
-            kinds.append(np.full(len(parts), kind))
+        pieces, kinds, owners = _split(cells, poly, region)
         parts, kind, owner = (np.concatenate(pieces), np.concatenate(kinds),
                               np.concatenate(owners))
         poly_ok = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
@@ -249,7 +275,7 @@ def layout(poly: BaseGeometry, candidates: int, median_mu: float, density: Densi
         first = order[np.unique(owner[order], return_index=True)[1]]
         main[first[own_zone[first]]] = True
         n_bg = max(int((~is_v).sum()), 1)
-        min_bg = MIN_BACKGROUND_FRACTION * rest.area / n_bg
+        min_bg = MIN_BACKGROUND_FRACTION * (poly.area - region.area) / n_bg
         min_cand = MIN_PARCEL_FRACTION * median_mu * M2_PER_MU
 
         loose = ~main | _small(area, kind, min_cand, min_bg)

@@ -80,6 +80,13 @@ DEMOLITION_FACTOR = {"collective_industrial": 1.0, "rural_settlement": 1.3, "urb
 POLLUTED_RATE = {"collective_industrial": 0.08, "rural_settlement": 0.02}  # others 0.01
 ILLEGAL_RATE, PROTECTED_RATE = 0.02, 0.03  # of collective plots, exclusive
 UNSUITABLE_RATE = {"mountain": 0.60}  # soil unsuitable for farmland; elsewhere 0.05
+# Village mode: the background plots take the same quotas except the collective ones (the
+# villages provide that land) and a little more existing farmland in the priority zones, so that
+# the new farmland needed (28.4% of the priority area) fits an outer district's budget, which the
+# default scenario ties to its small reduction target (Daxing: 200 万元 x 1,796 mu).
+VILLAGE_PRIORITY_FARMLAND = 0.272
+VILLAGE_QUOTAS = {lu: dict(q, priority=VILLAGE_PRIORITY_FARMLAND) if lu == "farmland" else q
+                  for lu, q in QUOTAS.items() if lu not in CANDIDATE_LAND_USES}
 # Collective construction land's share of each stratum (the two collective quotas together):
 # the reference area that sets the default median parcel area of the village mode.
 COLLECTIVE_SHARE = {s: QUOTAS["collective_industrial"][s] + QUOTAS["rural_settlement"][s]
@@ -241,7 +248,7 @@ def allocate_land_use(weight: np.ndarray, stratum: np.ndarray, scores: dict[str,
         fixed = preset != ""
         use[fixed] = preset[fixed]
         free[fixed] = False
-        quotas = {lu: q for lu, q in QUOTAS.items() if lu not in CANDIDATE_LAND_USES}
+        quotas = VILLAGE_QUOTAS
     for s, name in enumerate(STRATA):
         members = stratum == s
         total = weight[members].sum()

@@ -169,3 +169,65 @@ def demo(
                              else "[red]" + escape("; ".join(problems)) + "[/]"))
     console.print(f"map: {out / 'plan' / 'map.png'}")
     raise typer.Exit(code)
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path | None, typer.Argument(
+        help="vector file with the plots (.shp, .gpkg, .gdb, ...); default: the mapping's file")]
+    = None,
+    out: Annotated[Path, typer.Option(help="instance GeoPackage to write")] = Path("inst.gpkg"),
+    mapping: Annotated[Path | None, typer.Option(
+        help="mapping TOML (fields, land classes, empty values, zones)")] = None,
+    layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
+    townships: Annotated[Path | None, typer.Option(
+        help="township table (CSV or XLSX): targets and budgets -> <out>.scenario.toml")] = None,
+) -> None:
+    """Import a planner's own parcels (e.g. 三调图斑.shp) as an instance; all problems at once."""
+    from instances.survey import (
+        MappingError,
+        SurveyError,
+        TownshipTableError,
+        import_survey,
+        load_mapping,
+        read_township_figures,
+        scenario_toml,
+    )
+
+    try:
+        spec = load_mapping(mapping)
+        with spinner("importing"):
+            result = import_survey(spec, out, source, layer)
+    except MappingError as err:
+        fail(str(err))
+    except SurveyError as err:
+        where = err.file + (f", layer '{err.layer}'" if err.layer else "")
+        console.print(f"[bold red]error:[/] {escape(where)}: {len(err.lines)} problem(s), "
+                      "nothing written:", highlight=False)
+        for line in err.lines:
+            console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    uses = ", ".join(f"{k} {v:,}" for k, v in sorted(result.land_uses.items()))
+    console.print(f"wrote {result.path}: {result.plots:,} plots ({uses}); {result.candidates:,} "
+                  f"collective construction plots; {len(result.townships)} township(s)",
+                  highlight=False, soft_wrap=True)
+    load_instance_or_fail(result.path)  # the loader's own checks (overlaps, geometry repair)
+    scenario_path = None
+    if townships is not None:
+        try:
+            figures = read_township_figures(townships, result.townships)
+        except TownshipTableError as err:
+            console.print(f"[bold red]error:[/] {escape(str(err.file))}: {len(err.lines)} "
+                          "problem(s):", highlight=False)
+            for line in err.lines:
+                console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        scenario_path = out.with_suffix(".scenario.toml")
+        scenario_path.write_text(scenario_toml(figures, out.stem), encoding="utf-8")
+        console.print(f"wrote {scenario_path}: {len(figures.targets_mu)} township target(s), "
+                      f"{len(figures.budgets_wan)} budget(s)", highlight=False)
+    nxt = f"greenbelt solve {out} --out plan/" + (f" --scenario {scenario_path}"
+                                                   if scenario_path else "")
+    console.print(f"next: {nxt}", highlight=False, soft_wrap=True)

@@ -91,14 +91,18 @@ def solve(
     elastic: Annotated[bool | None, typer.Option(
         "--elastic/--no-elastic", help="force elastic mode on/off (default: on when needed)")]
     = None,
+    lang: Annotated[str, typer.Option(help="plan.xlsx and map language: both | zh | en")]
+    = "both",
 ) -> None:
-    """Solve a scenario and write plan.csv, summary.json, plan.gpkg and map.png."""
-    code = _solve(instance, out, scenario, backend, time_limit, elastic)
+    """Solve a scenario; write plan.csv, summary.json, plan.gpkg, map.png and plan.xlsx."""
+    if lang not in ("both", "zh", "en"):
+        fail(f"--lang {lang!r}: use both, zh or en")
+    code = _solve(instance, out, scenario, backend, time_limit, elastic, lang)
     raise typer.Exit(code)
 
 
 def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None,
-           time_limit: float | None, elastic: bool | None) -> int:
+           time_limit: float | None, elastic: bool | None, lang: str = "both") -> int:
     from optimizer.plan.solve import solve_plan
     from optimizer.reporting.export import write_outputs
 
@@ -111,7 +115,7 @@ def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None
     except ValueError as err:
         fail(str(err))
     with spinner("writing outputs") as say:
-        paths = write_outputs(inst, plan, out)
+        paths = write_outputs(inst, plan, out, lang=lang)
     report(plan)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
     if plan.result is None or not plan.result.has_solution:

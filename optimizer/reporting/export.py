@@ -116,18 +116,32 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def write_gpkg(inst: Instance, table: pd.DataFrame, path: Path) -> None:
-    import geopandas as gpd
+    """Layers plan (with the planner's own attributes), zones, townships, blocks, and their
+    QGIS styles (see reporting/qgis.py)."""
+    from optimizer.reporting.qgis import write_plan_gpkg
 
-    gdf = gpd.GeoDataFrame(table, geometry=inst.geometry.values, crs=inst.geometry.crs)
     with atomic_path(path) as tmp:
-        gdf.to_file(tmp, layer="plan", driver="GPKG")
+        write_plan_gpkg(inst, table, tmp)
 
 
-def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
+def write_xlsx_tables(inst: Instance, plan: Plan, table: pd.DataFrame, path: Path,
+                      lang: str = "both") -> None:
+    from optimizer.reporting.excel import write_xlsx
+    from optimizer.reporting.tables import blocks_table, targets_table, townships_table
+
+    tables = {"plan": table, "targets": targets_table(plan),
+              "blocks": blocks_table(inst, plan, table),
+              "townships": townships_table(inst, plan, table)}
+    with atomic_path(path) as tmp:
+        write_xlsx(tables, tmp, lang)
+
+
+def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both") -> dict[str, Path]:
     from optimizer.reporting.maps import draw_plan_map
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png")}
+    paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png",
+                                           "plan.xlsx")}
     if plan.result is not None and not plan.result.has_solution:
         # no plan to show: only the report of why (never an all-"keep" plan file)
         write_json(summary_dict(plan), paths["summary.json"])
@@ -137,5 +151,6 @@ def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
     write_json(summary_dict(plan), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
-        draw_plan_map(inst, plan, tmp)
+        draw_plan_map(inst, plan, tmp, lang=lang)
+    write_xlsx_tables(inst, plan, table, paths["plan.xlsx"], lang)
     return paths

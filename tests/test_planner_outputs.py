@@ -141,3 +141,45 @@ def test_map_draws_chinese_with_the_packaged_font(solved: tuple[Path, Path, Path
     missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
     assert not missing, missing
     assert (tmp_path / "map.png").stat().st_size > 10_000
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_html_is_self_contained(solved: tuple[Path, Path, Path]) -> None:
+    import re
+
+    page = (solved[2] / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # no CDN, no web
+    assert "<svg" in page and page.count("<path ") == len(parcels())
+    assert "孙河乡" in page and "optimal" in page
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (CI installs it)")
+def test_report_html_loads_in_headless_chromium(solved: tuple[Path, Path, Path],
+                                               tmp_path: Path) -> None:
+    import subprocess
+
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    report = solved[2] / "report.html"
+    plot_id = parcels()["标识码"].iloc[3]
+    url = f"{report.resolve().as_uri()}#plot={plot_id}"
+    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+             "--virtual-time-budget=3000", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert 'data-errors=""' in dom, dom[:300]  # no script error, no console.error
+    assert 'data-ready="1"' in dom
+    assert f"<td>{plot_id}</td>" in dom  # the plot's row is shown (the click handler's path)
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, "--window-size=1200,900", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120, check=True)
+    rgb = (mpimg.imread(shot)[..., :3] * 255).round()
+    farmland = np.all(np.abs(rgb - [242, 183, 1]) <= 3, axis=-1)
+    forest = np.all(np.abs(rgb - [27, 120, 55]) <= 3, axis=-1)
+    assert farmland.sum() > 2000 and forest.sum() > 2000  # the map is drawn with the plan

@@ -153,4 +153,9 @@ def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both") -> 
     with atomic_path(paths["map.png"]) as tmp:
         draw_plan_map(inst, plan, tmp, lang=lang)
     write_xlsx_tables(inst, plan, table, paths["plan.xlsx"], lang)
+    from optimizer.reporting.report import write_report
+
+    paths["report.html"] = out / "report.html"
+    with atomic_path(paths["report.html"]) as tmp:
+        write_report(inst, plan, table, tmp)
     return paths

@@ -70,7 +70,7 @@ def _north_arrow(ax: plt.Axes, lang: str) -> None:
     """Grid north (EPSG:4548 is within 1 degree of true north in Beijing), beside the map."""
     ax.annotate(label("north", lang if lang != "both" else "en"), xy=(1.04, 0.16),
                 xytext=(1.04, 0.04), xycoords="axes fraction", ha="center", va="center",
-                fontsize=10, fontweight="bold", annotation_clip=False,
+                fontsize=10, annotation_clip=False,
                 arrowprops={"facecolor": "black", "width": 4, "headwidth": 10})
 
 

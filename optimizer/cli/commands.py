@@ -235,3 +235,46 @@ def import_(
     nxt = f"greenbelt solve {out} --out plan/" + (f" --scenario {scenario_path}"
                                                    if scenario_path else "")
     console.print(f"next: {nxt}", highlight=False, soft_wrap=True)
+
+
+marxan_app = typer.Typer(no_args_is_help=True,
+                         help="Marxan input files from an instance, and Marxan solutions back.")
+app.add_typer(marxan_app, name="marxan")
+
+
+@marxan_app.command("export")
+def marxan_export(
+    instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    out: Annotated[Path, typer.Option(help="folder for pu.dat, spec.dat, puvspr.dat, ...")],
+    scenario: Annotated[Path | None, typer.Option(help="scenario TOML")] = None,
+) -> None:
+    """Write pu.dat, spec.dat, puvspr.dat, bound.dat, input.dat (+ pu_plot_ids.csv)."""
+    from optimizer.reporting.marxan import export_marxan
+
+    sc = load_scenario_or_fail(scenario)
+    done = export_marxan(load_instance_or_fail(instance), sc, out)
+    console.print(f"wrote {done.folder}: {done.units:,} planning units, features: "
+                  f"{', '.join(done.features) or 'none'}", highlight=False, soft_wrap=True)
+    for note in done.left_out:
+        console.print(f"[yellow]not passed to Marxan:[/] {escape(note)}", highlight=False,
+                      soft_wrap=True)
+
+
+@marxan_app.command("read")
+def marxan_read(
+    instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    solution: Annotated[Path, typer.Argument(help="Marxan output_best.csv or output_rNNNNN")],
+    out: Annotated[Path, typer.Option(help="plan CSV to write (for greenbelt check)")],
+    scenario: Annotated[Path | None, typer.Option(help="scenario TOML of the export")] = None,
+) -> None:
+    """Read a Marxan solution back as a plan CSV that `greenbelt check` evaluates."""
+    from optimizer.reporting.marxan import write_marxan_plan
+
+    sc = load_scenario_or_fail(scenario)
+    try:
+        path = write_marxan_plan(load_instance_or_fail(instance), sc, solution, out)
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"wrote {path}; next: greenbelt check {instance} {path}"
+                  + (f" --scenario {scenario}" if scenario else ""), highlight=False,
+                  soft_wrap=True)

@@ -351,8 +351,12 @@ def _run_local(tasks: list[Task], workers: int,
 
 def _run_dask(tasks: list[Task], address: str,
               done: Callable[[Task, dict[str, Any]], None]) -> None:
-    from distributed import Client
-    from distributed import as_completed as dask_completed
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise ValueError("a Dask scheduler needs the optional packages dask and distributed: "
+                         "pip install 'greenbelt[dask]'") from None
 
     with Client(address, set_as_default=False) as client:
         futures = {client.submit(run_task, t, pure=False): t for t in tasks}

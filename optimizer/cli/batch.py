@@ -80,8 +80,11 @@ def _run(plan, workers: int | None, scheduler: str | None, what: str):
     if pending_jobs(plan) and not scheduler:
         prime_instance(plan, load_instance_or_fail(plan.instance))
     n = default_workers() if workers is None else max(1, workers)
-    with sweep_progress(len(plan.jobs), what) as update:
-        return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
+    try:
+        with sweep_progress(len(plan.jobs), what) as update:
+            return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
+    except ValueError as err:  # e.g. --scheduler without the optional dask packages
+        fail(str(err))
 
 
 @app.command()

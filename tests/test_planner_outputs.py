@@ -156,6 +156,7 @@ def test_report_html_is_self_contained(solved: tuple[Path, Path, Path]) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # no CDN, no web
     assert "<svg" in page and page.count("<path ") == len(parcels())
     assert "孙河乡" in page and "optimal" in page
+    assert "@font-face{font-family:GreenbeltCJK;src:url(data:font/woff;base64," in page
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (CI installs it)")

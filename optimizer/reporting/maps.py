@@ -44,15 +44,21 @@ def label(key: str, lang: str = "en") -> str:
     return en if lang == "en" else zh if lang == "zh" else f"{zh} {en}"
 
 
-@cache
-def cjk_font() -> str | None:
-    """Register the packaged CJK font with matplotlib; its family name, or None if the package
-    is not installed (Chinese text then falls back to the default font)."""
+def cjk_font_path() -> Path | None:
+    """The packaged CJK font file (found without importing mplfonts), or None."""
     spec = importlib.util.find_spec("mplfonts")
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / "fonts" / CJK_FONT_FILE
-    if not path.exists():
+    return path if path.exists() else None
+
+
+@cache
+def cjk_font() -> str | None:
+    """Register the packaged CJK font with matplotlib; its family name, or None if the package
+    is not installed (Chinese text then falls back to the default font)."""
+    path = cjk_font_path()
+    if path is None:
         return None
     font_manager.fontManager.addfont(str(path))
     return font_manager.FontProperties(fname=str(path)).get_name()

@@ -121,3 +121,34 @@ def test_land_class_table_codes_names_and_ownership() -> None:
     assert table["1201"] == ("forest", "forest")
     assert is_collective("30") and is_collective("集体土地所有权") and is_collective("40.0")
     assert not is_collective("10") and not is_collective("国有土地使用权")
+
+
+def test_a_layer_of_a_geopackage_in_wgs84_with_a_zone_layer(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+    from survey_data import CELL_M, X0, Y0
+
+    gpkg = tmp_path / "survey.gpkg"
+    parcels().to_crs(4326).to_file(gpkg, layer="DLTB", engine="pyogrio")
+    gpd.GeoDataFrame({"note": ["x"]}, geometry=[box(0, 0, 1, 1)], crs=4326).to_file(
+        gpkg, layer="其他", engine="pyogrio")
+    belt = gpd.GeoDataFrame({"名称": ["一道绿隔"]}, crs=4548, geometry=[box(
+        X0 + 3 * CELL_M, Y0 - 4 * CELL_M, X0 + 6 * CELL_M, Y0)]).to_crs(4490)
+    belt.to_file(tmp_path / "一道绿隔.shp", encoding="GBK", engine="pyogrio")
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8")
+                       + '\n[zones.green_belt_1]\nfile = "一道绿隔.shp"\n', encoding="utf-8")
+    out = tmp_path / "inst.gpkg"
+    r = runner.invoke(app, ["import", str(gpkg), "--mapping", str(mapping), "--out", str(out)])
+    assert r.exit_code == 1 and "holds 2 layers" in " ".join(r.output.split())
+    r = runner.invoke(app, ["import", str(gpkg), "--layer", "DLTB", "--mapping", str(mapping),
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "reprojected from EPSG:4326" in " ".join(r.output.split())
+    inst = load_instance(out)
+    in_belt = np.zeros((8, 10), dtype=bool)
+    in_belt[:4, 3:6] = True
+    np.testing.assert_allclose(inst.plots["share_green_belt_1"], in_belt.ravel(), atol=1e-3)
+    np.testing.assert_allclose(inst.plots["share_priority"], in_belt.ravel(), atol=1e-3)
+    assert float(inst.meta["district_priority_mu"]) == pytest.approx(12 * cell_area_mu(),
+                                                                     rel=1e-3)

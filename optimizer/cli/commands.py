@@ -93,21 +93,35 @@ def solve(
     = None,
     lang: Annotated[str, typer.Option(help="plan.xlsx and map language: both | zh | en")]
     = "both",
+    townships: Annotated[Path | None, typer.Option(
+        help="township table (CSV or XLSX): targets and budgets added to the scenario")] = None,
 ) -> None:
-    """Solve a scenario; write plan.csv, summary.json, plan.gpkg, map.png and plan.xlsx."""
+    """Solve a scenario; write plan.csv, summary.json, plan.gpkg, map.png, plan.xlsx and
+    report.html."""
     if lang not in ("both", "zh", "en"):
         fail(f"--lang {lang!r}: use both, zh or en")
-    code = _solve(instance, out, scenario, backend, time_limit, elastic, lang)
+    code = _solve(instance, out, scenario, backend, time_limit, elastic, lang, townships)
     raise typer.Exit(code)
 
 
 def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None,
-           time_limit: float | None, elastic: bool | None, lang: str = "both") -> int:
+           time_limit: float | None, elastic: bool | None, lang: str = "both",
+           townships: Path | None = None) -> int:
     from optimizer.plan.solve import solve_plan
     from optimizer.reporting.export import write_outputs
 
     sc = load_scenario_or_fail(scenario)
     inst = load_instance_or_fail(instance)
+    if townships is not None:
+        from instances.survey import TownshipTableError, read_township_figures
+
+        try:
+            figures = read_township_figures(
+                townships, sorted(inst.plots["township"].astype(str).unique()))
+        except TownshipTableError as err:
+            fail(str(err))
+        sc.targets.township_reduction_mu.update(figures.targets_mu)
+        sc.budget.township_wan.update(figures.budgets_wan)
     try:
         with spinner("solving") as say:
             plan = solve_plan(inst, sc, backend=backend, time_limit=time_limit, elastic=elastic,

@@ -204,7 +204,9 @@ def run_task(task: Task) -> dict[str, Any]:
         plan = solve_plan(inst, scenario_from_dict(job.scenario, job.name),
                           elastic=task.options.get("elastic"))
         with _WRITE_LOCK:
-            written = write_outputs(inst, plan, folder)  # no plan: summary.json only
+            # no plan: summary.json only; plan.xlsx / report.html are per-plan extras (seconds
+            # each at 20k plots): `greenbelt solve --scenario <folder>/scenario.toml` makes them
+            written = write_outputs(inst, plan, folder, planner_files=False)
         with atomic_path(folder / "scenario.toml") as tmp:
             tmp.write_text(to_toml(job.scenario), encoding="utf-8")
         record = _record(job, plan_row(plan))

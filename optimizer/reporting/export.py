@@ -136,12 +136,14 @@ def write_xlsx_tables(inst: Instance, plan: Plan, table: pd.DataFrame, path: Pat
         write_xlsx(tables, tmp, lang)
 
 
-def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both") -> dict[str, Path]:
+def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both",
+                  planner_files: bool = True) -> dict[str, Path]:
+    """plan.csv, summary.json, plan.gpkg, map.png and, with planner_files, plan.xlsx and
+    report.html (a sweep leaves those two out: seconds each on a large instance)."""
     from optimizer.reporting.maps import draw_plan_map
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png",
-                                           "plan.xlsx")}
+    paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png")}
     if plan.result is not None and not plan.result.has_solution:
         # no plan to show: only the report of why (never an all-"keep" plan file)
         write_json(summary_dict(plan), paths["summary.json"])
@@ -152,9 +154,12 @@ def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both") -> 
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
         draw_plan_map(inst, plan, tmp, lang=lang)
-    write_xlsx_tables(inst, plan, table, paths["plan.xlsx"], lang)
+    if not planner_files:
+        return paths
     from optimizer.reporting.report import write_report
 
+    paths["plan.xlsx"] = out / "plan.xlsx"
+    write_xlsx_tables(inst, plan, table, paths["plan.xlsx"], lang)
     paths["report.html"] = out / "report.html"
     with atomic_path(paths["report.html"]) as tmp:
         write_report(inst, plan, table, tmp)

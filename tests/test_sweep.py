@@ -233,6 +233,12 @@ def _assert_complete_files(out: Path, plot_ids: pd.Series) -> None:
             mpimg.imread(f)
         elif f.suffix == ".gpkg":
             assert len(gpd.read_file(f, layer="plan")) == len(plot_ids)
+        elif f.suffix == ".xlsx":
+            import openpyxl
+
+            assert openpyxl.load_workbook(f, read_only=True).sheetnames
+        elif f.suffix == ".html":
+            assert f.read_text(encoding="utf-8").rstrip().endswith("</html>")
         else:
             raise AssertionError(f"unexpected file {f}")
 

@@ -207,7 +207,9 @@ def run_task(task: Task) -> dict[str, Any]:
         plan = solve_plan(inst, scenario_from_dict(job.scenario, job.name),
                           elastic=task.options.get("elastic"))
         with _WRITE_LOCK:
-            written = write_outputs(inst, plan, folder)  # no plan: summary.json only
+            # no plan: summary.json only; plan.xlsx / report.html are per-plan extras (seconds
+            # each at 20k plots): `greenbelt solve --scenario <folder>/scenario.toml` makes them
+            written = write_outputs(inst, plan, folder, planner_files=False)
         with atomic_path(folder / "scenario.toml") as tmp:
             tmp.write_text(to_toml(job.scenario), encoding="utf-8")
         record = _record(job, plan_row(plan))
@@ -361,7 +363,11 @@ def _run_local(tasks: list[Task], workers: int,
 
 def _run_dask(tasks: list[Task], address: str,
               done: Callable[[Task, dict[str, Any]], None]) -> None:
-    from distributed import as_completed as dask_completed
+    try:
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise SweepError("a Dask scheduler needs the optional packages dask and distributed: "
+                         "pip install 'greenbelt[dask]'") from None
 
     with dask_client(address) as client:
         futures = {client.submit(run_task, t, pure=False): t for t in tasks}

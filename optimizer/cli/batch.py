@@ -97,7 +97,7 @@ def _run(plan, workers: int | None, scheduler: str | None, what: str):
     try:
         with sweep_progress(len(plan.jobs), what) as update:
             return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
-    except SweepError as err:  # e.g. no Dask scheduler at that address
+    except SweepError as err:  # no Dask scheduler at that address, or no dask packages
         fail(str(err))
 
 

@@ -95,14 +95,22 @@ def solve(
     elastic: Annotated[bool | None, typer.Option(
         "--elastic/--no-elastic", help="force elastic mode on/off (default: on when needed)")]
     = None,
+    lang: Annotated[str, typer.Option(help="plan.xlsx and map language: both | zh | en")]
+    = "both",
+    townships: Annotated[Path | None, typer.Option(
+        help="township table (CSV or XLSX): targets and budgets added to the scenario")] = None,
 ) -> None:
-    """Solve a scenario and write plan.csv, summary.json, plan.gpkg and map.png."""
-    code = _solve(instance, out, scenario, backend, time_limit, elastic)
+    """Solve a scenario; write plan.csv, summary.json, plan.gpkg, map.png, plan.xlsx and
+    report.html."""
+    if lang not in ("both", "zh", "en"):
+        fail(f"--lang {lang!r}: use both, zh or en")
+    code = _solve(instance, out, scenario, backend, time_limit, elastic, lang, townships)
     raise typer.Exit(code)
 
 
 def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None,
-           time_limit: float | None, elastic: bool | None) -> int:
+           time_limit: float | None, elastic: bool | None, lang: str = "both",
+           townships: Path | None = None) -> int:
     from optimizer.plan.runset import OutputFolderError
     from optimizer.plan.solve import solve_plan
     from optimizer.reporting.export import OUTPUTS, write_outputs
@@ -111,6 +119,16 @@ def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None
     sc = load_scenario_or_fail(scenario)
     out_folder_or_fail(out, OUTPUTS)  # before minutes of work, not after
     inst = load_instance_or_fail(instance)
+    if townships is not None:
+        from instances.survey import TownshipTableError, read_township_figures
+
+        try:
+            figures = read_township_figures(
+                townships, sorted(inst.plots["township"].astype(str).unique()))
+        except TownshipTableError as err:
+            fail(str(err))
+        sc.targets.township_reduction_mu.update(figures.targets_mu)
+        sc.budget.township_wan.update(figures.budgets_wan)
     try:
         with spinner("solving") as say:
             plan = solve_plan(inst, sc, backend=backend, time_limit=time_limit, elastic=elastic,
@@ -119,7 +137,7 @@ def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None
         fail(str(err))
     try:
         with spinner("writing outputs") as say:
-            paths = write_outputs(inst, plan, out)
+            paths = write_outputs(inst, plan, out, lang=lang)
     except OutputFolderError as err:
         fail(str(err))
     report(plan)
@@ -180,3 +198,108 @@ def demo(
                              else "[red]" + escape("; ".join(problems)) + "[/]"))
     console.print(f"map: {out / 'plan' / 'map.png'}")
     raise typer.Exit(code)
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path | None, typer.Argument(
+        help="vector file with the plots (.shp, .gpkg, .gdb, ...); default: the mapping's file")]
+    = None,
+    out: Annotated[Path, typer.Option(help="instance GeoPackage to write")] = Path("inst.gpkg"),
+    mapping: Annotated[Path | None, typer.Option(
+        help="mapping TOML (fields, land classes, empty values, zones)")] = None,
+    layer: Annotated[str | None, typer.Option(help="layer of a multi-layer file")] = None,
+    townships: Annotated[Path | None, typer.Option(
+        help="township table (CSV or XLSX): targets and budgets -> <out>.scenario.toml")] = None,
+) -> None:
+    """Import a planner's own parcels (e.g. 三调图斑.shp) as an instance; all problems at once."""
+    from instances.survey import (
+        MappingError,
+        SurveyError,
+        TownshipTableError,
+        import_survey,
+        load_mapping,
+        read_township_figures,
+        scenario_toml,
+    )
+
+    try:
+        spec = load_mapping(mapping)
+        with spinner("importing"):
+            result = import_survey(spec, out, source, layer)
+    except MappingError as err:
+        fail(str(err))
+    except SurveyError as err:
+        where = err.file + (f", layer '{err.layer}'" if err.layer else "")
+        console.print(f"[bold red]error:[/] {escape(where)}: {len(err.lines)} problem(s), "
+                      "nothing written:", highlight=False)
+        for line in err.lines:
+            console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    uses = ", ".join(f"{k} {v:,}" for k, v in sorted(result.land_uses.items()))
+    console.print(f"wrote {result.path}: {result.plots:,} plots ({uses}); {result.candidates:,} "
+                  f"collective construction plots; {len(result.townships)} township(s)",
+                  highlight=False, soft_wrap=True)
+    load_instance_or_fail(result.path)  # the loader's own checks (overlaps, geometry repair)
+    scenario_path = None
+    if townships is not None:
+        try:
+            figures = read_township_figures(townships, result.townships)
+        except TownshipTableError as err:
+            console.print(f"[bold red]error:[/] {escape(str(err.file))}: {len(err.lines)} "
+                          "problem(s):", highlight=False)
+            for line in err.lines:
+                console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        scenario_path = out.with_suffix(".scenario.toml")
+        scenario_path.write_text(scenario_toml(figures, out.stem), encoding="utf-8")
+        console.print(f"wrote {scenario_path}: {len(figures.targets_mu)} township target(s), "
+                      f"{len(figures.budgets_wan)} budget(s)", highlight=False)
+    nxt = f"greenbelt solve {out} --out plan/" + (f" --scenario {scenario_path}"
+                                                   if scenario_path else "")
+    console.print(f"next: {nxt}", highlight=False, soft_wrap=True)
+
+
+marxan_app = typer.Typer(no_args_is_help=True,
+                         help="Marxan input files from an instance, and Marxan solutions back.")
+app.add_typer(marxan_app, name="marxan")
+
+
+@marxan_app.command("export")
+def marxan_export(
+    instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    out: Annotated[Path, typer.Option(help="folder for pu.dat, spec.dat, puvspr.dat, ...")],
+    scenario: Annotated[Path | None, typer.Option(help="scenario TOML")] = None,
+) -> None:
+    """Write pu.dat, spec.dat, puvspr.dat, bound.dat, input.dat (+ pu_plot_ids.csv)."""
+    from optimizer.reporting.marxan import export_marxan
+
+    sc = load_scenario_or_fail(scenario)
+    done = export_marxan(load_instance_or_fail(instance), sc, out)
+    console.print(f"wrote {done.folder}: {done.units:,} planning units, features: "
+                  f"{', '.join(done.features) or 'none'}", highlight=False, soft_wrap=True)
+    for note in done.left_out:
+        console.print(f"[yellow]not passed to Marxan:[/] {escape(note)}", highlight=False,
+                      soft_wrap=True)
+
+
+@marxan_app.command("read")
+def marxan_read(
+    instance: Annotated[Path, typer.Argument(help="instance GeoPackage or Shapefile folder")],
+    solution: Annotated[Path, typer.Argument(help="Marxan output_best.csv or output_rNNNNN")],
+    out: Annotated[Path, typer.Option(help="plan CSV to write (for greenbelt check)")],
+    scenario: Annotated[Path | None, typer.Option(help="scenario TOML of the export")] = None,
+) -> None:
+    """Read a Marxan solution back as a plan CSV that `greenbelt check` evaluates."""
+    from optimizer.reporting.marxan import write_marxan_plan
+
+    sc = load_scenario_or_fail(scenario)
+    try:
+        path = write_marxan_plan(load_instance_or_fail(instance), sc, solution, out)
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"wrote {path}; next: greenbelt check {instance} {path}"
+                  + (f" --scenario {scenario}" if scenario else ""), highlight=False,
+                  soft_wrap=True)

@@ -130,22 +130,40 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def write_gpkg(inst: Instance, table: pd.DataFrame, path: Path) -> None:
-    import geopandas as gpd
+    """Layers plan (with the planner's own attributes), zones, townships, blocks, and their
+    QGIS styles (see reporting/qgis.py)."""
+    from optimizer.reporting.qgis import write_plan_gpkg
 
-    gdf = gpd.GeoDataFrame(table, geometry=inst.geometry.values, crs=inst.geometry.crs)
     with atomic_path(path) as tmp:
-        gdf.to_file(tmp, layer="plan", driver="GPKG")
+        write_plan_gpkg(inst, table, tmp)
 
 
-OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png")
+CORE_OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png")
+OUTPUTS = (*CORE_OUTPUTS, "plan.xlsx", "report.html")
 
 
-def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
+def write_xlsx_tables(inst: Instance, plan: Plan, table: pd.DataFrame, path: Path,
+                      lang: str = "both") -> None:
+    from optimizer.reporting.excel import write_xlsx
+    from optimizer.reporting.tables import blocks_table, targets_table, townships_table
+
+    tables = {"plan": table, "targets": targets_table(plan),
+              "blocks": blocks_table(inst, plan, table),
+              "townships": townships_table(inst, plan, table)}
+    with atomic_path(path) as tmp:
+        write_xlsx(tables, tmp, lang)
+
+
+def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both",
+                  planner_files: bool = True) -> dict[str, Path]:
     """The run's outputs as one set (`optimizer.plan.runset`): marked incomplete while written,
-    manifest last. No plan: summary.json alone, and an earlier run's plan files are removed.
-    A failure while writing (disk full, ...) raises OutputFolderError; the folder stays marked."""
+    manifest last: plan.csv, summary.json, plan.gpkg, map.png and, with planner_files,
+    plan.xlsx and report.html (a sweep leaves those two out: seconds each on a large instance).
+    No plan: summary.json alone, and an earlier run's plan files are removed. A failure while
+    writing (disk full, ...) raises OutputFolderError; the folder stays marked."""
     prepare_output_folder(out, OUTPUTS)
-    paths = {name: out / name for name in OUTPUTS}
+    names = OUTPUTS if planner_files else CORE_OUTPUTS
+    paths = {name: out / name for name in names}
     begin_set(out)
     try:
         if plan.result is not None and not plan.result.has_solution:
@@ -153,7 +171,7 @@ def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
             write_json(summary_dict(plan), paths["summary.json"])
             paths = {"summary.json": paths["summary.json"]}
         else:
-            _write_plan_files(inst, plan, paths)
+            _write_plan_files(inst, plan, paths, lang)
         finish_set(out, list(paths), stale=OUTPUTS)
     except (OSError, DataSourceError, DataLayerError) as err:
         raise OutputFolderError(f"{out}: cannot write the outputs ({err}); the folder is marked "
@@ -161,7 +179,7 @@ def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
     return paths
 
 
-def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path]) -> None:
+def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path], lang: str) -> None:
     from optimizer.reporting.maps import draw_plan_map
 
     table = plan_table(inst, plan)
@@ -169,4 +187,11 @@ def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path]) -> Non
     write_json(summary_dict(plan), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
-        draw_plan_map(inst, plan, tmp)
+        draw_plan_map(inst, plan, tmp, lang=lang)
+    if "plan.xlsx" in paths:
+        write_xlsx_tables(inst, plan, table, paths["plan.xlsx"], lang)
+    if "report.html" in paths:
+        from optimizer.reporting.report import write_report
+
+        with atomic_path(paths["report.html"]) as tmp:
+            write_report(inst, plan, table, tmp)

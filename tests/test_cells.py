@@ -83,3 +83,16 @@ def test_comparison_outputs_have_no_formula_cells(rng: np.random.Generator,
     assert not [c for c in changed if c.startswith(RUNS) and not _is_number(c)]
     table = pd.read_csv(paths["changed"], encoding="utf-8-sig", dtype=str)
     assert set(table["plot_id"].map(restore)) == set(cmp.changed["plot_id"])
+
+
+def test_sweep_comparison_has_no_formula_cells(tmp_path: Path) -> None:
+    from optimizer.batch.sweep import Job, Sweep, write_comparison
+
+    jobs = [Job(name, f"s{k}_abcdef12", f"{k}" * 64, {"name_param": name}, None, "invalid")
+            for k, name in enumerate(HOSTILE[:4])]
+    sweep = Sweep(tmp_path / "i.gpkg", "fp", tmp_path, jobs, {})
+    records = {j.folder: {"row": {"status": "failed"}, "error": "=1+1"} for j in jobs}
+    path = write_comparison(sweep, records)
+    assert not [c for c in cells(path) if c.startswith(RUNS) and not _is_number(c)]
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+    assert list(table["name"].map(restore)) == HOSTILE[:4]

@@ -223,3 +223,15 @@ def test_kill_9_while_writing(instance: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", str(instance), str(out / "plan.csv")])
     assert r.exit_code == 1
     one_line(r.output, "interrupted")
+
+
+def test_a_sweep_does_not_trust_a_folder_marked_incomplete(tmp_path: Path) -> None:
+    from optimizer.batch.sweep import DONE, OUTPUTS, read_done
+
+    for name in OUTPUTS:
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    (tmp_path / DONE).write_text(json.dumps({"key": "k", "row": {"status": "met"}}),
+                                 encoding="utf-8")
+    assert read_done(tmp_path, "k") is not None
+    (tmp_path / MARKER).write_text("a later attempt was killed", encoding="utf-8")
+    assert read_done(tmp_path, "k") is None

@@ -10,9 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from optimizer.cli.common import (
+    DEFAULT_CANDIDATES,
     DEFAULT_DISTRICT,
-    DEFAULT_PLOTS,
     DEFAULT_SEED,
+    DEMO_CANDIDATES,
     app,
     console,
     fail,
@@ -31,16 +32,26 @@ from optimizer.cli.common import (
 def generate(
     out: Annotated[Path, typer.Option(help="GeoPackage to write")],
     district: Annotated[str, typer.Option(help="district name, e.g. chaoyang")] = DEFAULT_DISTRICT,
-    plots: Annotated[int, typer.Option(help="number of plots (500 to 200,000)")] = DEFAULT_PLOTS,
+    candidates: Annotated[int | None, typer.Option(
+        help="candidate plots (collective land in villages of small parcels, the default mode; "
+             f"default {DEFAULT_CANDIDATES:,})")] = None,
+    plots: Annotated[int | None, typer.Option(
+        help="total plots of the coarse mode (500 to 200,000; large collective plots)")] = None,
+    mode: Annotated[str, typer.Option(help="villages | coarse | auto (coarse when only --plots "
+                                           "is given)")] = "auto",
     seed: Annotated[int, typer.Option(help="random seed")] = DEFAULT_SEED,
 ) -> None:
     """Generate a synthetic instance on a real district boundary."""
     from instances.generator import generate as make
 
     out_file_or_fail(out)
+    if mode == "auto" and plots is None and candidates is None:
+        candidates = DEFAULT_CANDIDATES
+    what = f"{candidates:,} candidate plots" if candidates else f"{plots:,} plots"
     try:
-        with progress_bar(f"generating {district}, {plots:,} plots") as update:
-            path = make(district, plots, seed, out, progress=update)
+        with progress_bar(f"generating {district}, {what}") as update:
+            path = make(district, plots, seed, out, progress=update, mode=mode,
+                        candidates=candidates)
     except ValueError as err:
         fail(str(err))
     console.print(f"wrote {path}")
@@ -179,13 +190,15 @@ def demo(
     out: Annotated[Path, typer.Option(help="folder for the instance and the plan")]
     = Path("demo"),
     district: Annotated[str, typer.Option()] = DEFAULT_DISTRICT,
-    plots: Annotated[int, typer.Option()] = DEFAULT_PLOTS,
+    candidates: Annotated[int, typer.Option(help="candidate plots")] = DEMO_CANDIDATES,
     seed: Annotated[int, typer.Option()] = DEFAULT_SEED,
 ) -> None:
-    """The main job: generate the default district instance, solve the seed scenario, check it."""
-    gpkg = out / f"{district}_{plots}_{seed}.gpkg"
+    """The main job: generate the default district instance (villages of small parcels, the
+    granularity of survey data), solve the seed scenario, check the plan independently."""
+    gpkg = out / f"{district}_c{candidates}_{seed}.gpkg"
     if not gpkg.exists():
-        generate(out=gpkg, district=district, plots=plots, seed=seed)
+        generate(out=gpkg, district=district, candidates=candidates, plots=None,
+                 mode="villages", seed=seed)
     code = _solve(gpkg, out / "plan", None, None, None, None)
     if code in (0, 2):
         from optimizer.model.scenario import Scenario

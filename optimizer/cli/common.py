@@ -19,7 +19,9 @@ console = Console(stderr=True)
 # Tables stay readable when piped to a file or a CI log (rich would otherwise assume 80 columns).
 out_console = Console(width=None if sys.stdout.isatty() else 120)
 
-DEFAULT_DISTRICT, DEFAULT_PLOTS, DEFAULT_SEED = "chaoyang", 20_000, 1
+DEFAULT_DISTRICT, DEFAULT_SEED = "chaoyang", 1
+DEFAULT_CANDIDATES = 10_000  # generate: candidate plots of a new instance (villages mode)
+DEMO_CANDIDATES = 5_000  # the demo's instance: realistic parcels, solved within a minute
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -8,22 +8,26 @@ the part's column may still choose:
   from many seeds, overlapping; each gets a 0/1 column ``y_b`` with ``y_b <= x_i`` for its
   plots, so a chosen seed block is whole and large enough;
 - *layers*: ``d(i)`` = hops from the nearest root or seed-block plot (multi-source BFS). A plot
-  at ``d > 0`` may be chosen only with a chosen neighbour one layer closer,
-  ``x_i <= sum_{k in N(i), d(k) < d(i)} x_k``; a seed-block plot that is no root only with one
-  of its blocks, ``x_i <= sum_{b ∋ i} y_b``; plots out of reach (``d = inf``) are fixed to 0.
+  at ``d > 0`` may be chosen only with a chosen neighbour earlier in the strict order
+  ``(d, index)``, ``x_i <= sum_{k in N(i), (d(k), k) < (d(i), i)} x_k``; a seed-block plot that is
+  no root only with one of its blocks, ``x_i <= sum_{b ∋ i} y_b``; plots out of reach
+  (``d = inf``) are fixed to 0. A seed block may also be a block of a hint plan (a relaxation's
+  solution) that is admissible as it is (holds a root or is large enough).
 
-Why every plan of the restriction abides by the rule: follow a chosen plot down the layers; each
-step lands on a chosen neighbour, so the walk stays inside one block and ends at a root or at a
-plot of a chosen seed block; a block holding a root is admissible, and one holding a whole seed
-block has area >= min_size. The target rows are the model's own rows (TargetFamily), untouched,
-so a plan found meets every target jointly: reduction per scope, shares, priority farmland,
-budgets, balance, must-vacate plots. The restriction only removes plans: its optimum is >= the
-true optimum (never a bound), and it may be infeasible where the true problem is not.
+Why every plan of the restriction abides by the rule: follow a chosen plot down the order; each
+step lands on a chosen neighbour strictly earlier, so the walk stays inside one block and ends at
+a root or at a plot of a chosen seed block; a block holding a root is admissible, and one holding
+a whole seed block holds a root or has area >= min_size. The target rows are the model's own
+rows (TargetFamily), untouched, so a plan found meets every target jointly: reduction per
+scope, shares, priority farmland, budgets, balance, must-vacate plots. The restriction only
+removes plans: its optimum is >= the true optimum (never a bound), and it may be infeasible
+where the true problem is not.
 """
 
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -114,7 +118,9 @@ def _layer_rows(graph: FarmlandGraph, cols: np.ndarray, live: np.ndarray,
     d[~live] = np.inf
     coo = adj.tocoo()
     i, k = coo.row, coo.col
-    down = np.isfinite(d[i]) & (d[i] > 0) & (d[k] < d[i])
+    # predecessors: neighbours earlier in the order (d, index), a strict order, so every walk
+    # down ends at a source
+    down = np.isfinite(d[i]) & (d[i] > 0) & ((d[k] < d[i]) | ((d[k] == d[i]) & (k < i)))
     i, k = i[down], k[down]
     layered = np.flatnonzero(np.isfinite(d) & (d > 0))
     # row r per layered node: x_i - sum_{lower nbrs} x_k <= 0
@@ -144,14 +150,59 @@ def _layer_rows(graph: FarmlandGraph, cols: np.ndarray, live: np.ndarray,
     return A, live & ~np.isfinite(d)
 
 
-def restricted_model(model: ArrayModel, rule: Rule) -> ArrayModel:
+def hint_blocks(graph: FarmlandGraph, live: np.ndarray, cost: np.ndarray,
+                chosen: np.ndarray) -> list[np.ndarray]:
+    """Seed blocks from a plan that may break the rule (a relaxation's solution): each of its
+    blocks, the root-free ones below min_size grown (Prim, cheapest per mu over live plots)."""
+    if not np.isfinite(graph.min_size):
+        return []
+    idx = np.flatnonzero(chosen & live)
+    if not len(idx):
+        return []
+    k, lab = csgraph.connected_components(graph.adj[idx][:, idx], directed=False)
+    rooted = np.bincount(lab, graph.root[idx], k) > 0
+    need = graph.min_size * (1 - REL_TOL)
+    per_mu = np.divide(cost, graph.area, out=np.full(graph.n, np.inf), where=graph.area > 0)
+    adj = graph.adj
+    # blocks admissible as they are (rooted or large) join whole
+    ok = rooted | (np.bincount(lab, graph.area[idx], k) >= need)
+    order = np.argsort(lab, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=k))])
+    out = [idx[order[starts[b]:starts[b + 1]]] for b in np.flatnonzero(ok)]
+    for b in np.flatnonzero(~rooted):
+        piece = idx[lab == b].tolist()
+        total = float(graph.area[piece].sum())
+        inside = set(piece)
+        heap = [(per_mu[w], int(w)) for v in piece for w in adj.indices[
+            adj.indptr[v]:adj.indptr[v + 1]] if live[w] and w not in inside]
+        heapq.heapify(heap)
+        while heap and total < need:
+            v = heapq.heappop(heap)[1]
+            if v in inside:
+                continue
+            inside.add(v)
+            piece.append(v)
+            total += graph.area[v]
+            heap.extend((per_mu[w], int(w)) for w in adj.indices[adj.indptr[v]:adj.indptr[v + 1]]
+                        if live[w] and w not in inside)
+            heapq.heapify(heap)
+        if total >= need:
+            out.append(np.array(piece))
+    return out
+
+
+def restricted_model(model: ArrayModel, rule: Rule, hint: np.ndarray | None = None
+                     ) -> ArrayModel:
     """`model` plus the inner approximation of every rule part: block columns appended after
-    the model's own columns (so ``x[:model.num_cols]`` is a plan of `model`)."""
+    the model's own columns (so ``x[:model.num_cols]`` is a plan of `model`). `hint`: a model
+    vector whose blocks, grown to min_size, join the seed blocks."""
     col_upper = model.col_upper.copy()
     parts = []
     for p in rule.parts:
         live = col_upper[p.cols] > 0
         blocks = seed_blocks(p.graph, live, model.c[p.cols])
+        if hint is not None:
+            blocks += hint_blocks(p.graph, live, model.c[p.cols], hint[p.cols] > 0.5)
         parts.append((p, live, blocks))
     nb_total = sum(len(b) for _, _, b in parts)
     num_cols = model.num_cols + nb_total
@@ -176,7 +227,39 @@ def restricted_model(model: ArrayModel, rule: Rule) -> ArrayModel:
     )
 
 
-def _tolerance(model: ArrayModel) -> float:
+def blocking_targets(inner: ArrayModel, family_rows: dict[str, slice],
+                     opts: SolveOptions) -> dict[str, float]:
+    """The target rows a restricted model cannot meet together: one shortfall column per row
+    (scaled by its bound), the least total relative shortfall; target key -> its shortfall."""
+    rows = np.concatenate([np.arange(sl.start, sl.stop) for sl in family_rows.values()]
+                          or [np.zeros(0, np.int64)])
+    if not len(rows):
+        return {}
+    lower_side = np.isfinite(inner.row_lower[rows])
+    sign = np.where(lower_side, 1.0, -1.0)
+    bound = np.where(lower_side, inner.row_lower[rows], inner.row_upper[rows])
+    k = len(rows)
+    cols = sp.csr_matrix((sign, (rows, np.arange(k))), shape=(inner.num_rows, k))
+    relaxed = replace(inner.add_cols(1.0 / np.maximum(1.0, np.abs(bound)), np.zeros(k),
+                                     np.full(k, np.inf), np.zeros(k, bool), A_cols=cols),
+                      c=np.concatenate([np.zeros(inner.num_cols),
+                                        1.0 / np.maximum(1.0, np.abs(bound))]))
+    res = get_backend("highs").solve(relaxed, opts)
+    if not res.has_solution or res.x is None:
+        return {}
+    short = res.x[inner.num_cols:]
+    out: dict[str, float] = {}
+    at = 0
+    for key, sl in family_rows.items():
+        n = sl.stop - sl.start
+        v = float(short[at:at + n].sum())
+        at += n
+        if v > 1e-6 * max(1.0, float(np.abs(bound[at - n:at]).max())):
+            out[key] = v
+    return out
+
+
+def tolerance(model: ArrayModel) -> float:
     """Absolute row tolerance scaled to the largest finite row bound (budgets run to 1e6)."""
     b = np.concatenate([model.row_lower, model.row_upper])
     b = np.abs(b[np.isfinite(b)])
@@ -184,20 +267,31 @@ def _tolerance(model: ArrayModel) -> float:
 
 
 def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
-              say: Callable[[str], None] = lambda _m: None) -> Construction:
+              say: Callable[[str], None] = lambda _m: None,
+              family_rows: dict[str, slice] | None = None,
+              hint: np.ndarray | None = None) -> Construction:
     """Solve the restriction with HiGHS within ``opts.time_limit``: a plan of `model` that
-    abides by the rule and meets every row of `model`, or None with the reason."""
-    inner = restricted_model(model, rule)
+    abides by the rule and meets every row of `model`, or None with the reason (with
+    `family_rows`, the target rows by key, the reason names the targets that block it)."""
+    t0 = time.perf_counter()
+    inner = restricted_model(model, rule, hint)
     res = get_backend("highs").solve(inner, replace(opts, mip_gap=max(opts.mip_gap,
                                                                       CONSTRUCT_GAP)))
-    secs = res.build_time + res.solve_time
+    secs = time.perf_counter() - t0
     if not res.has_solution or res.x is None:
-        why = ("no plan with blocks grown from existing farmland and seed blocks meets every "
-               "target" if res.termination is Termination.INFEASIBLE
-               else f"no constructed plan within the time given ({res.termination.value})")
-        return Construction(None, None, why, secs, res.termination)
+        if res.termination is not Termination.INFEASIBLE:
+            return Construction(None, None, f"no constructed plan within the time given "
+                                f"({res.termination.value})", secs, res.termination)
+        why = "no plan with blocks grown from existing farmland and seed blocks meets every target"
+        if family_rows and (opts.time_limit is None or opts.time_limit > secs + 1.0):
+            left = None if opts.time_limit is None else opts.time_limit - secs
+            short = blocking_targets(inner, family_rows or {}, replace(opts, time_limit=left))
+            if short:
+                why += "; together they fail on: " + ", ".join(
+                    f"{k} (short by {v:,.1f})" for k, v in short.items())
+        return Construction(None, None, why, time.perf_counter() - t0, res.termination)
     x = model.round_integers(res.x[:model.num_cols])
-    if not rule.admissible(x) or model.max_violation(x) > _tolerance(model):
+    if not rule.admissible(x) or model.max_violation(x) > tolerance(model):
         return Construction(None, None, "constructed plan failed the re-check", secs,
                             res.termination)
     obj = model.objective_value(x)

@@ -11,6 +11,7 @@ import numpy as np
 
 from instances.instance import Instance
 from optimizer.blocks.rule import farmland_blocks
+from optimizer.blocks.decompose import solve_decomposed
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import (
@@ -134,7 +135,10 @@ def solve_plan(
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,
          say: Progress) -> tuple[Result, str, list[dict]]:
     if s.contiguity.enabled:
-        out = solve_contiguous(inst, pm, s, name, opts, say)
+        c = s.contiguity
+        out = (solve_decomposed(inst, pm, s, name, opts, say, workers=c.workers,
+                                scheduler=c.scheduler or None) if c.method == "lns"
+               else solve_contiguous(inst, pm, s, name, opts, say))
         method = out.method + (" + greedy fallback" if out.repaired else "")
         return out.result, method, out.rounds
     return get_backend(name).solve(pm.model, opts), "mip", []

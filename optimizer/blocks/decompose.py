@@ -57,7 +57,7 @@ def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share
     highs = get_backend("highs")
     bound, x = -np.inf, None
     for k in range(LP_ROUNDS):
-        if k and _expired(opts, t0):
+        if _expired(opts, t0):
             break
         lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, share)))
         if lp.termination is Termination.INFEASIBLE:

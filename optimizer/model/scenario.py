@@ -157,7 +157,8 @@ def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
         if choices and value not in choices:
             raise ScenarioError(f"{where}: {value!r} is not one of {', '.join(choices)}")
         return value
-    if isinstance(default, int) and not isinstance(default, bool) and key in ("threads", "seed", "workers"):
+    if isinstance(default, int) and not isinstance(default, bool) and key in (
+            "threads", "seed", "workers"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ScenarioError(f"{where}: expected an integer, got {value!r}")
         return value

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.rule import farmland_blocks
 from optimizer.blocks.decompose import solve_decomposed
+from optimizer.blocks.rule import farmland_blocks
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import (

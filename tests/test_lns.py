@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import optimizer.blocks.decompose as decompose
 import tests.test_contiguous_solve as whole
 from optimizer.blocks.construct import construct, restricted_model
-from optimizer.blocks.cuts import FarmlandGraph, check_plan
+from optimizer.blocks.cuts import FarmlandGraph
 from optimizer.blocks.neighbourhood import sub_problems
 from optimizer.blocks.rule import Rule, RulePart, farmland_rule, with_presolve
 from optimizer.model.build import build_model
@@ -26,7 +26,7 @@ from optimizer.plan.solve import solve_plan
 from solvers.base import Backend, SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
-from tests.test_contiguity_enumeration import make_cases
+from tests.test_contiguity_enumeration import Case, bits, make_cases, truth
 from tests.test_contiguous_solve import CASES
 from tests.test_model_bruteforce import plan_objective
 
@@ -54,31 +54,46 @@ def test_lns_with_forest_connectivity() -> None:
 
 
 def test_restriction_admits_only_rule_abiding_plans() -> None:
-    """Every 0/1 point of a small graph that the restriction's rows allow (with the best block
-    columns, y_b = min over b of x) abides by the rule; and it allows some plans."""
-    for case in make_cases():
+    """Every 0/1 point of a small graph (all subsets, up to 20 plots) that the restriction's
+    rows allow, with the best block columns (y_b = 1 iff all of b is chosen), abides by the
+    rule (the bitmask truth of test_contiguity_enumeration); and the restriction allows plans
+    beyond the empty one."""
+    for case in make_cases() + _random_cases():
         g = FarmlandGraph(case.adj, case.area, case.root, case.min_size)
         n = g.n
-        if n > 14:
-            continue
         model = ArrayModel(c=np.ones(n), A=sp.csr_matrix((0, n)), row_lower=np.zeros(0),
                            row_upper=np.zeros(0), col_lower=np.zeros(n), col_upper=np.ones(n),
                            integrality=np.ones(n, bool))
         rule = Rule([RulePart("farmland", g, np.arange(n), np.arange(n), FARMLAND)])
         inner = restricted_model(model, rule)
-        nb = inner.num_cols - n
-        plots = [_block_plots(inner.A.tocsr(), n, b) for b in range(nb)]
-        allowed = 0
-        for bits in itertools.product((0.0, 1.0), repeat=n):
-            x = np.array(bits)
-            # y_b = 1 iff every plot of block b is chosen (the rows y_b <= x_i)
-            y = np.array([float(all(x[i] for i in p)) for p in plots])
-            z = np.concatenate([x, y])
-            if inner.max_violation(z) > 1e-9:
-                continue
-            allowed += 1
-            assert check_plan(g, x > 0.5)[0], (case.name, bits)
-        assert allowed >= 1, case.name
+        A = inner.A.tocsr()
+        plots = [_block_plots(A, n, b) for b in range(inner.num_cols - n)]
+        adm = truth(case.adj, case.area, case.root, case.min_size)
+        for chunk in np.array_split(np.arange(1 << n, dtype=np.uint32), max(1, (1 << n) >> 15)):
+            X = bits(chunk, n).astype(float)
+            Y = np.stack([X[:, p].min(axis=1) for p in plots], axis=1) if plots else \
+                np.zeros((len(chunk), 0))
+            Z = np.hstack([X, Y])
+            allowed = (np.asarray(A @ Z.T).T <= 1e-9).all(axis=1) & \
+                (X <= inner.col_upper[:n] + 1e-9).all(axis=1)
+            assert adm[chunk[allowed]].all(), case.name
+        assert len(plots) or g.root.any(), case.name
+
+
+def _random_cases() -> list[Case]:
+    """Random graphs with odd cycles (grids are bipartite: no two neighbours share a layer)."""
+    out = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n = 12
+        upper = np.triu(rng.random((n, n)) < 0.25, 1)
+        adj = sp.csr_matrix((upper | upper.T).astype(float))
+        root = np.zeros(n, bool)
+        root[rng.choice(n, 2, replace=False)] = True
+        # min_size 45: seed blocks everywhere; 1,000 and inf: no seed block, only the layers
+        size = (45.0, 1000.0, np.inf)[seed % 3]
+        out.append(Case(f"random{seed}", adj, rng.uniform(5, 30, n), root, size))
+    return out
 
 
 def _block_plots(A: sp.csr_matrix, n: int, b: int) -> list[int]:
@@ -169,8 +184,8 @@ def test_neighbourhoods_solved_together_keep_every_row() -> None:
     feasible = []
     for sub in subs:
         ok = []
-        for bits in itertools.product((0.0, 1.0), repeat=sub.model.num_cols):
-            z = np.array(bits)
+        for point in itertools.product((0.0, 1.0), repeat=sub.model.num_cols):
+            z = np.array(point)
             if sub.model.max_violation(z) <= 1e-9 and sub.rule.admissible(z):
                 ok.append(z)
         assert ok

@@ -23,7 +23,8 @@ from optimizer.model.scenario import Scenario
 from optimizer.model.targets import plot_rules
 from optimizer.plan.solve import solve_plan
 
-FIRST_PLAN = ("constructed a rule-abiding plan", "greedy repair of the plan without the rule")
+FIRST_PLAN = ("first constructed plan", "constructed a rule-abiding plan",
+              "greedy repair of the plan without the rule")
 
 
 def run_one(inst, backend: str, method: str, time_limit: float, workers: int) -> dict:

@@ -227,3 +227,42 @@ def test_every_solver_step_gets_the_time_left(monkeypatch) -> None:
         for start, limit in calls:
             assert limit is not None, (method, calls)
             assert start + limit <= budget + MIN_STEP + 0.25, (method, start, limit, calls)
+
+
+def _two_cluster_subs() -> list:
+    """Sub-problems of a CASES instance with every cluster in one of two groups."""
+    inst, s0, _, _ = CASES[3]
+    s = copy.deepcopy(s0)
+    s.compactness.weight, s.contiguity.forest_connected = 0.0, False
+    pm = build_model(inst, s)
+    rule = farmland_rule(inst, pm, s)
+    model = with_presolve(pm.model, rule, pm)
+    built = construct(model, rule, SolveOptions(time_limit=20))
+    assert built.x is not None
+    nc = len(pm.candidates)
+    half = np.arange(nc) % 2 == 0  # not whole clusters: only the runners are compared here
+    groups = [np.flatnonzero(half), np.flatnonzero(~half)]
+    return sub_problems(model, rule, built.x, [np.concatenate([g, nc + g]) for g in groups],
+                        2 * nc, 5.0, 0.0)
+
+
+def test_runners_agree_in_process_pool_and_dask() -> None:
+    from distributed import LocalCluster
+
+    from optimizer.blocks.neighbourhood import Runner
+
+    subs = _two_cluster_subs()
+    with Runner(1) as r:
+        here = r.map(subs)
+    with Runner(2) as r:
+        pool = r.map(subs)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, \
+            Runner(scheduler=cluster.scheduler_address) as r:
+        assert r.workers == 1
+        dask = r.map(subs)
+    for (a, _), (b, _), (c, _) in zip(here, pool, dask, strict=True):
+        assert (a is None) == (b is None) == (c is None)
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)

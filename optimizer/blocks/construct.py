@@ -275,8 +275,17 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
     `family_rows`, the target rows by key, the reason names the targets that block it)."""
     t0 = time.perf_counter()
     inner = restricted_model(model, rule, hint)
+    first = [True]
+
+    def on_incumbent(_x: np.ndarray, obj: float) -> bool:
+        if first[0]:  # every incumbent of the restriction is a rule-abiding plan
+            say(f"first constructed plan: objective {obj:,.1f}")
+            first[0] = False
+        return False
+
     res = get_backend("highs").solve(inner, replace(opts, mip_gap=max(opts.mip_gap,
-                                                                      CONSTRUCT_GAP)))
+                                                                      CONSTRUCT_GAP)),
+                                     on_incumbent=on_incumbent)
     secs = time.perf_counter() - t0
     if not res.has_solution or res.x is None:
         if res.termination is not Termination.INFEASIBLE:

@@ -27,9 +27,12 @@ where the true problem is not.
 from __future__ import annotations
 
 import heapq
+import multiprocessing
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,8 +43,10 @@ from optimizer.blocks.rule import Rule
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
-from solvers.result import Termination
+from solvers.result import Result, Termination
 
+CHILD_MIN_COLS = 5_000  # a MIP this large runs in a child process under a hard deadline
+GRACE_S = 1.0  # seconds past its limit before such a child is stopped
 COVER = 3  # seed blocks per plot at most: overlapping pieces give the MIP a choice
 CONSTRUCT_GAP = 0.01  # the construction is a starting point: 1% of its own optimum is plenty
 
@@ -266,6 +271,138 @@ def tolerance(model: ArrayModel) -> float:
     return 1e-6 * max(1.0, float(b.max()) if len(b) else 1.0)
 
 
+def run_with_deadline(fn: Callable[..., Any], args: tuple, seconds: float | None,
+                      size: int) -> tuple[bool, Any, Any]:
+    """(finished, fn(*args), the last value fn passed to `emit`): in a child process stopped
+    `GRACE_S` after `seconds` when the model is large (`size` >= CHILD_MIN_COLS columns) and a
+    limit is set — HiGHS 1.14's root cut separation does not look at its time limit (10 s asked,
+    43 s taken on an elastic model with 9,000 candidates) — else here. A daemon process (a pool
+    or Dask worker) cannot have children: it runs fn here."""
+    if not forks(seconds, size):
+        _SINK[:] = []
+        out = fn(*args)
+        return True, out, _SINK[-1] if _SINK else None
+    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux")
+                                      else "spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()
+    deadline = time.perf_counter() + max(0.0, seconds or 0.0) + GRACE_S
+    last = None
+    try:
+        while recv.poll(max(0.0, deadline - time.perf_counter())):
+            try:
+                kind, value = recv.recv()
+            except EOFError:  # the child died
+                return False, None, last
+            if kind == "done":
+                return True, value, last
+            last = value
+        return False, None, last
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(1.0)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        recv.close()
+
+
+_SINK: list[Any] = []  # in a child: [connection]; here: the values emitted
+
+
+def emit(value: Any) -> None:
+    """Hand an intermediate value (an incumbent) to `run_with_deadline`'s caller."""
+    if _SINK and hasattr(_SINK[0], "send"):
+        _SINK[0].send(("emit", value))
+    else:
+        _SINK[:] = [value]
+
+
+def forks(seconds: float | None, size: int) -> bool:
+    """Whether `run_with_deadline` runs in a child (then its arguments must pickle)."""
+    return (seconds is not None and size >= CHILD_MIN_COLS
+            and not multiprocessing.current_process().daemon and _main_guarded())
+
+
+def quiet(_message: str) -> None:
+    """A progress callback that pickles (for a child process)."""
+
+
+def _main_guarded() -> bool:
+    """A child process re-imports the main script: only safe when it guards its work with
+    ``if __name__ == "__main__"`` (or there is no script: python -m, an interactive session)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None:
+        return True
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "__main__" in fh.read()
+    except OSError:
+        return False
+
+
+def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
+    _SINK[:] = [conn]
+    try:
+        conn.send(("done", fn(*args)))
+    finally:
+        conn.close()
+
+
+def _solve_inner(inner: ArrayModel, opts: SolveOptions, report: bool,
+                 warm: np.ndarray | None = None) -> tuple[Any, float | None]:
+    """HiGHS on the restriction: (result, seconds to its first incumbent or None)."""
+    t0 = time.perf_counter()
+    first: list[float] = []
+
+    def on_incumbent(x: np.ndarray, _obj: float) -> bool:
+        if not first:
+            first.append(time.perf_counter() - t0)
+        emit((x, first[0]))
+        return False
+
+    res = get_backend("highs").solve(inner, opts, warm_start=warm,
+                                     on_incumbent=on_incumbent if report else None)
+    return res, (first[0] if first else None)
+
+
+def minimal_start(inner: ArrayModel, model: ArrayModel, opts: SolveOptions) -> np.ndarray | None:
+    """A point of the restriction with no farmland: illegal buildings that must go become forest
+    (farmland where forest is not allowed), the other columns (shortfalls in elastic mode,
+    compactness) completed by an LP. None where that is not feasible (the usual case outside
+    elastic mode): then HiGHS starts from nothing."""
+    farm, forest = model.col_blocks.get("farmland"), model.col_blocks.get("forest")
+    rows = model.row_blocks.get("one_action")
+    if farm is None or forest is None or rows is None:
+        return None
+    n = farm.stop - farm.start
+    must = model.row_lower[rows] >= 0.5
+    x0 = np.zeros(inner.num_cols)
+    to_forest = must & (inner.col_upper[forest] > 0)
+    to_farm = must & ~to_forest & (inner.col_upper[farm] > 0)
+    x0[forest.start + np.flatnonzero(to_forest)] = 1.0
+    x0[farm.start + np.flatnonzero(to_farm)] = 1.0
+    fixed = np.zeros(inner.num_cols, bool)
+    fixed[farm.start:farm.start + n] = fixed[forest.start:forest.start + n] = True
+    fixed[model.num_cols:] = True  # seed-block columns stay 0
+    if fixed.all():
+        return x0 if inner.max_violation(x0) <= tolerance(inner) else None
+    lower = np.where(fixed, x0, inner.col_lower)
+    upper = np.where(fixed, x0, inner.col_upper)
+    lp = get_backend("highs").solve(
+        replace(inner, col_lower=lower, col_upper=upper,
+                integrality=np.zeros(inner.num_cols, bool)), opts)
+    if not lp.has_solution or lp.x is None:
+        return None
+    x = inner.round_integers(lp.x)
+    x[fixed] = x0[fixed]
+    return x if inner.max_violation(x) <= tolerance(inner) else None
+
+
 def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
               say: Callable[[str], None] = lambda _m: None,
               family_rows: dict[str, slice] | None = None,
@@ -275,18 +412,26 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
     `family_rows`, the target rows by key, the reason names the targets that block it)."""
     t0 = time.perf_counter()
     inner = restricted_model(model, rule, hint)
-    first = [True]
-
-    def on_incumbent(_x: np.ndarray, obj: float) -> bool:
-        if first[0]:  # every incumbent of the restriction is a rule-abiding plan
-            say(f"first constructed plan: objective {obj:,.1f}")
-            first[0] = False
-        return False
-
-    res = get_backend("highs").solve(inner, replace(opts, mip_gap=max(opts.mip_gap,
-                                                                      CONSTRUCT_GAP)),
-                                     on_incumbent=on_incumbent)
+    left = None if opts.time_limit is None else max(0.0, opts.time_limit - (time.perf_counter()
+                                                                          - t0))
+    warm = minimal_start(inner, model, replace(opts, time_limit=left))
+    done, out, last = run_with_deadline(
+        _solve_inner, (inner, replace(opts, mip_gap=max(opts.mip_gap, CONSTRUCT_GAP),
+                                      time_limit=left), True, warm), left, inner.num_cols)
     secs = time.perf_counter() - t0
+    if not done:  # stopped: its last incumbent, else the minimal start, else nothing
+        x = last[0] if last is not None else warm
+        if x is None:
+            return Construction(None, None, "no constructed plan within the time given "
+                                "(stopped)", secs, Termination.TIME_LIMIT)
+        res = Result("highs", Termination.TIME_LIMIT, True, x=x, solve_time=secs)
+        out = (res, None if last is None else last[1])
+    elif warm is not None and not out[0].has_solution:
+        out = (Result("highs", Termination.TIME_LIMIT, True, x=warm), None)
+    res, first = out
+    if first is not None:  # every incumbent of the restriction is a rule-abiding plan
+        at = first + (secs - res.solve_time - res.build_time)  # from the start of construct
+        say(f"first constructed plan found {secs - at:.1f} s ago")
     if not res.has_solution or res.x is None:
         if res.termination is not Termination.INFEASIBLE:
             return Construction(None, None, f"no constructed plan within the time given "
@@ -304,5 +449,5 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
         return Construction(None, None, "constructed plan failed the re-check", secs,
                             res.termination)
     obj = model.objective_value(x)
-    say(f"constructed a rule-abiding plan meeting every target: objective {obj:,.1f}")
+    say(f"constructed a rule-abiding plan meeting every row of the model: objective {obj:,.1f}")
     return Construction(x, obj, "constructed", secs, res.termination)

@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.construct import construct, tolerance
+from optimizer.blocks.construct import construct, forks, quiet, run_with_deadline, tolerance
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (
@@ -50,13 +50,20 @@ SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
 STALL_ROUNDS = 3  # without a time limit: stop the neighbourhoods after this many idle passes
 
 
+def _infeasible(model: ArrayModel) -> ContiguousSolve:
+    res = Result("highs", Termination.INFEASIBLE, False, message="LP relaxation with the "
+                 "block-rule cuts is infeasible: no plan meets every target")
+    return ContiguousSolve(res, model, "lns", [])
+
+
 def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
-             say: Callable[[str], None]) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
+             say: Callable[[str], None], rounds: int = LP_ROUNDS
+             ) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
     """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible)."""
     sep = CombinedSeparator(rule, fractional=True)
     highs = get_backend("highs")
     bound, x = -np.inf, None
-    for k in range(LP_ROUNDS):
+    for k in range(rounds):
         if _expired(opts, t0):
             break
         lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, share)))
@@ -109,15 +116,18 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     rule = farmland_rule(inst, pm, s)
     model = with_presolve(pm.model, rule, pm)
     nc = len(pm.candidates)
+    # one LP first: an infeasible one proves no plan exists (elastic mode takes over)
+    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
+    if lp_infeasible:
+        return _infeasible(cut_model)
     built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, CONSTRUCT_SHARE)),
                       say, pm.family_rows)
-    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.2, say)
+    cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
+    if lp_infeasible:  # the LP with valid cuts proves no plan exists
+        return _infeasible(cut_model)
+    bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)
     rounds: list[dict] = [{"phase": "construct", "objective": built.objective,
                            "seconds": built.seconds}]
-    if lp_infeasible:  # the LP with valid cuts proves no plan exists
-        res = Result("highs", Termination.INFEASIBLE, False, message="LP relaxation with the "
-                     "block-rule cuts is infeasible: no plan meets every target")
-        return ContiguousSolve(res, cut_model, "lns", rounds)
     x = built.x
     if x is None:
         say(built.message)
@@ -133,7 +143,15 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
 
     warm = None if x is None else _full_x(cut_model, pm, pm.actions(x, inst.num_plots),
                                           _left(opts, t0))
-    final = _row_generation(cut_model, rule, backend, opts, t0, warm, say, repaired)
+    left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
+    child = forks(left, cut_model.num_cols)
+    done, final, _ = run_with_deadline(
+        _row_generation, (cut_model, rule, backend, opts, t0, warm, quiet if child else say,
+                          None if child else repaired), left, cut_model.num_cols)
+    if not done:  # stopped at the deadline: the best plan so far against the LP bound
+        final = ContiguousSolve(Result("highs", Termination.TIME_LIMIT, False,
+                                       message="row generation stopped at the time limit"),
+                                cut_model, "rowgen")
     res = final.result
     if res.has_solution and res.x is not None and res.objective is not None:
         x, obj = res.x, res.objective

@@ -266,3 +266,17 @@ def test_runners_agree_in_process_pool_and_dask() -> None:
         if a is not None:
             np.testing.assert_array_equal(a, b)
             np.testing.assert_array_equal(a, c)
+
+
+def test_auto_picks_lns_from_the_candidate_count(monkeypatch) -> None:
+    import optimizer.plan.solve as solve
+
+    inst, s0, best, _ = CASES[3]
+    s = copy.deepcopy(s0)
+    s.compactness.weight, s.contiguity.forest_connected = 0.0, False
+    s.contiguity.method = "auto"
+    assert solve_plan(inst, s, backend="highs", elastic=False).method == "rowgen"
+    monkeypatch.setattr(solve, "AUTO_LNS_CANDIDATES", 1)
+    plan = solve_plan(inst, s, backend="highs", elastic=False)
+    assert plan.method == "lns"
+    assert abs(plan_objective(inst, s, plan.actions) - best) <= 1e-6 * max(1.0, best)

@@ -44,6 +44,7 @@ from solvers.base import SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
+AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots (measured)
 LNS_SHARE = 0.6  # construction, bound and neighbourhoods: up to this share of the time
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most

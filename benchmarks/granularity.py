@@ -51,19 +51,47 @@ def run_one(inst, backend: str, method: str, time_limit: float, workers: int) ->
             "has_plan": bool(r is not None and r.has_solution), "all_met": plan.all_met,
             "elastic": plan.elastic, "objective": None if r is None else r.objective,
             "bound": None if r is None else r.bound, "gap": None if r is None else r.gap,
-            "status": plan.status, "label": plan.method}
+            "status": plan.status, "label": plan.method,
+            # lns: neighbourhoods solved and the seconds of that phase (throughput per worker)
+            "neighbourhoods": sum(r.get("groups", 0) for r in plan.rounds
+                                  if r.get("phase") == "lns"),
+            "lns_s": round(sum(r.get("seconds", 0.0) for r in plan.rounds
+                               if r.get("phase") == "lns"), 2)}
+
+
+def table(path: Path) -> str:
+    """The markdown table of a results file: one row per instance, tag and method."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    out = ["| instance | candidates | code | back-end / method | workers | first plan s | "
+           "gap at limit | objective | bound | solve s |", "|---" * 10 + "|"]
+    for r in rows:
+        gap = "no plan" if not r["has_plan"] else (
+            f"{r['gap']:.2%}" if r["gap"] is not None else "–")
+        first = "–" if r["first_plan_s"] is None else f"{r['first_plan_s']:.1f}"
+        obj = "–" if r["objective"] is None else f"{r['objective']:,.0f}"
+        bound = "–" if r["bound"] is None else f"{r['bound']:,.0f}"
+        out.append(f"| {r['instance']}{' (elastic)' if r['elastic'] else ''} | "
+                   f"{r['candidates']:,} | {r['tag']} | {r['backend']} {r['method']} | "
+                   f"{r['workers']} | {first} | {gap} | {obj} | {bound} | {r['solve_s']:.1f} |")
+    return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("files", nargs="+")
+    ap.add_argument("files", nargs="*")
+    ap.add_argument("--table", type=Path, help="print the markdown table of a results file")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--runs", nargs="+", default=["highs:rowgen", "scip:branch_and_cut",
                                                   "highs:lns"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--tag", default="")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    if a.table:
+        print(table(a.table))
+        return
+    if a.out is None:
+        ap.error("--out is required")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     for f in a.files:
         t = time.perf_counter()

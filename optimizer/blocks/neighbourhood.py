@@ -147,8 +147,11 @@ class Runner:
 
             self._client = Client(scheduler, set_as_default=False)
             self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
-        elif workers > 1:
+        elif workers > 1 and not multiprocessing.current_process().daemon:
+            # (a daemon process — a sweep's pool or Dask worker — cannot start a pool: here)
             self._pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
+        else:
+            self.workers = 1
 
     def map(self, subs: list[SubProblem]) -> list[tuple[np.ndarray | None, float]]:
         if self._client is not None:

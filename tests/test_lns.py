@@ -280,3 +280,19 @@ def test_auto_picks_lns_from_the_candidate_count(monkeypatch) -> None:
     plan = solve_plan(inst, s, backend="highs", elastic=False)
     assert plan.method == "lns"
     assert abs(plan_objective(inst, s, plan.actions) - best) <= 1e-6 * max(1.0, best)
+
+
+def test_a_step_past_its_deadline_is_stopped_with_its_last_incumbent() -> None:
+    """A child that ignores its limit (as HiGHS's root separation does) is stopped soon after
+    it, and the last value it emitted comes back; one within its limit returns its result."""
+    import time
+
+    from optimizer.blocks.deadline import CHILD_MIN_COLS, run_with_deadline
+    from tests.slow_step import slow as _slow  # a light module: the child imports it
+
+    t = time.perf_counter()
+    done, out, last = run_with_deadline(_slow, (60.0,), 5.0, CHILD_MIN_COLS)
+    assert (done, out, last) == (False, None, "second")
+    assert time.perf_counter() - t < 30.0  # stopped, not waited for (the child sleeps 60 s)
+    assert run_with_deadline(_slow, (0.0,), 30.0, CHILD_MIN_COLS) == (True, "done", "second")
+    assert run_with_deadline(_slow, (0.0,), 0.5, 10) == (True, "done", "second")  # in-process

@@ -3,7 +3,8 @@ and its cuts and separation (`cuts`), the rule as the model sees it with presolv
 blocks of a plan (`rule`), the solve methods around a back-end — branch-and-cut, row generation,
 flow — (`search`, `flow`), the greedy construction (`greedy`), the constructed plan meeting every
 target over an inner approximation of the rule (`construct`), fix-and-optimise neighbourhoods on a
-process pool or Dask (`neighbourhood`), and the decomposition method `lns` (`decompose`).
+process pool or Dask (`neighbourhood`), the decomposition method `lns` (`decompose`), and large
+solver steps under a hard deadline in a child process (`deadline`).
 
 May import: `optimizer.model`, `instances`, `solvers`.
 """

@@ -24,7 +24,8 @@ from dataclasses import replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.construct import construct, forks, quiet, run_with_deadline, tolerance
+from optimizer.blocks.construct import construct, tolerance
+from optimizer.blocks.deadline import forks, quiet, run_with_deadline
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (

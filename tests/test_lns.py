@@ -296,3 +296,19 @@ def test_a_step_past_its_deadline_is_stopped_with_its_last_incumbent() -> None:
     assert time.perf_counter() - t < 30.0  # stopped, not waited for (the child sleeps 60 s)
     assert run_with_deadline(_slow, (0.0,), 30.0, CHILD_MIN_COLS) == (True, "done", "second")
     assert run_with_deadline(_slow, (0.0,), 0.5, 10) == (True, "done", "second")  # in-process
+
+
+def test_no_plan_names_the_targets_that_fail_together() -> None:
+    named = 0
+    for inst, s0, best, _ in CASES:
+        if best is not None:
+            continue
+        s = copy.deepcopy(s0)
+        s.compactness.weight, s.contiguity.forest_connected = 0.0, False
+        s.contiguity.method = "lns"
+        plan = solve_plan(inst, s, backend="highs", elastic=False)
+        assert not plan.result.has_solution
+        keys = [f.key for f in build_model(inst, s).families]
+        named += "short by" in plan.result.message and any(
+            k in plan.result.message for k in keys)
+    assert named >= 2

@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.construct import construct, tolerance
+from optimizer.blocks.construct import blocking_targets, construct, tolerance
 from optimizer.blocks.deadline import forks, quiet, run_with_deadline
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
@@ -52,10 +52,19 @@ SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
 STALL_ROUNDS = 3  # without a time limit: stop the neighbourhoods after this many idle passes
 
 
-def _infeasible(model: ArrayModel) -> ContiguousSolve:
-    res = Result("highs", Termination.INFEASIBLE, False, message="LP relaxation with the "
-                 "block-rule cuts is infeasible: no plan meets every target")
-    return ContiguousSolve(res, model, "lns", [])
+def _infeasible(model: ArrayModel, family_rows: dict[str, slice], opts: SolveOptions,
+                t0: float) -> ContiguousSolve:
+    """No plan exists (the LP with valid cuts is infeasible): name the targets that cannot be
+    met together, from the least relative shortfall of that LP (a relaxation, so every plan
+    falls short of them at least as much in total)."""
+    msg = "LP relaxation with the block-rule cuts is infeasible: no plan meets every target"
+    if not _expired(opts, t0):
+        short = blocking_targets(_lp(model), family_rows, replace(opts, time_limit=_left(opts, t0)))
+        if short:
+            msg += "; they fail together on: " + ", ".join(
+                f"{k} (short by {v:,.1f})" for k, v in short.items())
+    return ContiguousSolve(Result("highs", Termination.INFEASIBLE, False, message=msg), model,
+                           "lns", [])
 
 
 def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
@@ -121,12 +130,12 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     # one LP first: an infeasible one proves no plan exists (elastic mode takes over)
     cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
     if lp_infeasible:
-        return _infeasible(cut_model)
+        return _infeasible(cut_model, pm.family_rows, opts, t0)
     built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, CONSTRUCT_SHARE)),
                       say, pm.family_rows)
     cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
-        return _infeasible(cut_model)
+        return _infeasible(cut_model, pm.family_rows, opts, t0)
     bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)
     rounds: list[dict] = [{"phase": "construct", "objective": built.objective,
                            "seconds": built.seconds}]

@@ -79,9 +79,11 @@ class Contiguity:
     enabled: bool = True  # seed: new farmland in contiguous blocks
     min_block_mu: float = 100.0  # 百亩园
     priority_block_mu: float | None = None  # optional larger tier inside the priority zones
-    method: str = "auto"  # auto | branch_and_cut | rowgen | flow
+    method: str = "auto"  # auto | branch_and_cut | rowgen | flow | lns
     greedy_start: bool = True  # warm start from a greedy repair of the plan without the rule
     forest_connected: bool = False  # new forest must extend existing forest or a green wedge
+    workers: int = 1  # lns: neighbourhoods solved at once on a local process pool
+    scheduler: str = ""  # lns: a Dask scheduler address (e.g. tcp://host:8786) instead
 
 
 @dataclass
@@ -126,7 +128,7 @@ _SECTIONS = {
     "solver": SolverSettings,
 }
 _CHOICES = {
-    ("contiguity", "method"): ("auto", "branch_and_cut", "rowgen", "flow"),
+    ("contiguity", "method"): ("auto", "branch_and_cut", "rowgen", "flow", "lns"),
     ("compactness", "form"): ("isolated", "boundary"),
     ("solver", "backend"): ("highs", "cbc", "cpsat", "scip"),
 }
@@ -180,7 +182,8 @@ def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
         if choices and value not in choices:
             raise ScenarioError(f"{where}: {value!r} is not one of {', '.join(choices)}")
         return value
-    if isinstance(default, int) and not isinstance(default, bool) and key in ("threads", "seed"):
+    if isinstance(default, int) and not isinstance(default, bool) and key in (
+            "threads", "seed", "workers"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ScenarioError(f"{where}: expected an integer, got {value!r}")
         return value
@@ -290,6 +293,8 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(f"[solver] mip_gap = {s.solver.mip_gap}: must lie in [0, 1)")
     if s.solver.threads < 1:
         raise ScenarioError("[solver] threads must be at least 1")
+    if s.contiguity.workers < 1:
+        raise ScenarioError("[contiguity] workers must be at least 1")
     pb = s.contiguity.priority_block_mu
     if pb is not None and pb < s.contiguity.min_block_mu:
         raise ScenarioError("[contiguity] priority_block_mu must be >= min_block_mu")

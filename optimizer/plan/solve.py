@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
+from optimizer.blocks.decompose import AUTO_LNS_CANDIDATES, solve_decomposed
 from optimizer.blocks.rule import farmland_blocks, locked_findings
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel, build_model
@@ -136,7 +137,12 @@ def solve_plan(
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,
          say: Progress) -> tuple[Result, str, list[dict]]:
     if s.contiguity.enabled:
-        out = solve_contiguous(inst, pm, s, name, opts, say)
+        c = s.contiguity
+        lns = c.method == "lns" or (c.method == "auto"
+                                    and len(pm.candidates) >= AUTO_LNS_CANDIDATES)
+        out = (solve_decomposed(inst, pm, s, name, opts, say, workers=c.workers,
+                                scheduler=c.scheduler or None) if lns
+               else solve_contiguous(inst, pm, s, name, opts, say))
         method = out.method + (" + greedy fallback" if out.repaired else "")
         return out.result, method, out.rounds
     return get_backend(name).solve(pm.model, opts), "mip", []

@@ -97,6 +97,12 @@ def solve_contiguous(
             model = add_flow_formulation(model, p.graph, p.cols, prefix=f"flow_{p.name}")
         say(f"flow formulation: {model.num_cols:,} columns, {model.num_rows:,} rows")
         return ContiguousSolve(backend.solve(model, opts), model, method)
+    first_lp = get_backend("highs").solve(_lp(model), replace(opts, time_limit=_left(opts, t0,
+                                                                                  0.1)))
+    if first_lp.termination is Termination.INFEASIBLE:  # no plan at all: say so at once
+        return ContiguousSolve(replace(first_lp, solver=backend_name, message="LP relaxation "
+                                       "is infeasible: no plan meets every target"),
+                               model, method)
     warm = _greedy_start(inst, pm, rule, model, opts, t0, say) if s.contiguity.greedy_start \
         else None
     def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:

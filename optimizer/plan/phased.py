@@ -33,6 +33,7 @@ from optimizer.model.phasing import PhasedPlanModel
 from optimizer.model.scenario import Scenario
 from solvers import get_backend
 from solvers.base import SolveOptions
+from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
 STAGE1_SHARE = 0.3  # of the time limit: choosing the set
@@ -74,10 +75,9 @@ def _left(opts: SolveOptions, t0: float, share: float = 1.0) -> float | None:
     return max(1.0, share * (opts.time_limit - (time.perf_counter() - t0)))
 
 
-def schedule_set(inst: Instance, pm: PhasedPlanModel, s: Scenario, actions: np.ndarray,
-                 opts: SolveOptions) -> Result:
-    """Stage 2: the best schedule of a fixed end state, whole projects per year (HiGHS)."""
-    cand, nc = pm.candidates, len(pm.candidates)
+def _fixed_set(pm: PhasedPlanModel, actions: np.ndarray) -> ArrayModel:
+    """The time-expanded model with the end state fixed to `actions` (only years to choose)."""
+    cand = pm.candidates
     a = actions[cand]
     m = pm.model
     upper, lower = m.col_upper.copy(), m.col_lower.copy()
@@ -85,27 +85,52 @@ def schedule_set(inst: Instance, pm: PhasedPlanModel, s: Scenario, actions: np.n
     for cols in pm.year_cols:
         upper[cols] = np.minimum(upper[cols], want)
     lower[pm.year_cols[-1]] = want
+    return replace(m, col_lower=lower, col_upper=upper)
+
+
+def _whole_projects(inst: Instance, pm: PhasedPlanModel, s: Scenario, actions: np.ndarray,
+                    model: ArrayModel) -> ArrayModel:
+    """Rows tying every plot of a project to the year of its first plot."""
+    cand, nc = pm.candidates, len(pm.candidates)
+    a = actions[cand]
     proj = projects_of(inst.adjacency[cand][:, cand], a, s.contiguity.forest_connected)
     chosen = np.flatnonzero(proj >= 0)
+    if not len(chosen) or len(pm.year_cols) < 2:
+        return model
     col = chosen + np.where(a[chosen] == FOREST, nc, 0)
     order = np.argsort(proj[chosen], kind="stable")
     first = np.zeros(len(chosen), dtype=bool)
     first[order[np.r_[True, np.diff(proj[chosen][order]) != 0]]] = True
-    rep = np.empty(int(proj.max()) + 1 if len(chosen) else 0, dtype=np.int64)
+    rep = np.empty(int(proj.max()) + 1, dtype=np.int64)
     rep[proj[chosen][first]] = col[first]
     tied = ~first
-    rows = []
-    for cols in pm.year_cols[:-1]:
-        k = int(tied.sum())
-        rows.append(sp.csr_matrix(
-            (np.r_[np.ones(k), -np.ones(k)],
-             (np.r_[np.arange(k), np.arange(k)],
-              np.r_[cols[col[tied]], cols[rep[proj[chosen][tied]]]])), shape=(k, m.num_cols)))
-    fixed = replace(m, col_lower=lower, col_upper=upper)
-    if rows:
-        A = sp.vstack(rows, format="csr")
-        fixed = fixed.add_rows(A, np.zeros(A.shape[0]), np.zeros(A.shape[0]), block="projects")
-    return get_backend("highs").solve(fixed, opts)
+    k = int(tied.sum())
+    rows = [sp.csr_matrix((np.r_[np.ones(k), -np.ones(k)],
+                           (np.r_[np.arange(k), np.arange(k)],
+                            np.r_[cols[col[tied]], cols[rep[proj[chosen][tied]]]])),
+                          shape=(k, model.num_cols)) for cols in pm.year_cols[:-1]]
+    A = sp.vstack(rows, format="csr")
+    return model.add_rows(A, np.zeros(A.shape[0]), np.zeros(A.shape[0]), block="projects")
+
+
+def schedule_set(inst: Instance, pm: PhasedPlanModel, s: Scenario, actions: np.ndarray,
+                 opts: SolveOptions, say: Callable[[str], None] = lambda _m: None) -> Result:
+    """Stage 2: the best schedule of a fixed end state. First whole projects per year (HiGHS,
+    no cut needed); if that is infeasible (a big block holding an illegal building, a tight
+    first-year budget), plot by plot with the block rule at every year end."""
+    t0 = time.perf_counter()
+    fixed = _fixed_set(pm, actions)
+    res = get_backend("highs").solve(_whole_projects(inst, pm, s, actions, fixed),
+                                     replace(opts, time_limit=_left(opts, t0, 0.5)))
+    if res.has_solution or not s.contiguity.enabled:
+        return res
+    say("stage 2: whole projects cannot be scheduled; plot by plot with the block rule")
+    s2 = copy.deepcopy(s)
+    s2.contiguity.greedy_start = False
+    out = solve_contiguous(inst, replace(pm, model=fixed), s2, "highs",
+                           replace(opts, time_limit=_left(opts, t0)), say,
+                           rule=phased_rule(inst, pm, s))
+    return out.result
 
 
 def run_phased(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str, opts: SolveOptions,
@@ -124,7 +149,7 @@ def run_phased(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str, opts
     if first.has_solution and first.x is not None:
         say(f"stage 2: scheduling it over {len(pm.years)} years")
         second = schedule_set(inst, pm, s, base.actions(first.x, inst.num_plots),
-                              replace(opts, time_limit=_left(opts, t0, STAGE2_SHARE)))
+                              replace(opts, time_limit=_left(opts, t0, STAGE2_SHARE)), say)
         if second.has_solution and second.x is not None:
             warm = second.x
             say(f"two-stage plan: objective {pm.model.objective_value(warm):,.1f}")

@@ -17,6 +17,7 @@ import pandas as pd
 from instances.instance import Instance
 from optimizer.model.kpi import ACTIONS, FARMLAND, FOREST
 from optimizer.plan.solve import Plan
+from optimizer.reporting.annual import annual_plan, projects, year_table
 
 PLAN_COLUMNS = ["plot_id", "action", "area_mu", "demolition_cost_wan", "restoration_cost_wan",
                 "total_cost_wan", "lost_output_wan", "priority_share", "district", "township",
@@ -61,6 +62,8 @@ def plan_table(inst: Instance, plan: Plan) -> pd.DataFrame:
         "township": p["township"].astype(str),
         "block_id": blocks,
         "block_mu": np.where(blocks >= 0, block_area, 0.0).round(3),
+        **({} if plan.years is None else  # [phasing]: the year each plot is vacated
+           {"year": pd.Series(plan.years, dtype="Int64").where(act > 0)}),
     })
 
 
@@ -81,7 +84,7 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def summary_dict(plan: Plan) -> dict[str, Any]:
+def summary_dict(plan: Plan, inst: Instance | None = None) -> dict[str, Any]:
     r = plan.result
     shortfalls = {f"{c.key}:{c.scope}": max(0.0, -c.slack) for c in plan.checks if not c.met}
     return json_ready({
@@ -106,6 +109,7 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "totals": plan.totals.__dict__,
         "farmland_blocks": plan.block_summary,
         "rounds": plan.rounds,
+        **({} if plan.years is None or inst is None else {"years": year_table(inst, plan)}),
         "scenario_settings": plan.scenario.to_dict(),
     })
 
@@ -134,8 +138,26 @@ def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
         return {"summary.json": paths["summary.json"]}
     table = plan_table(inst, plan)
     write_csv(table, paths["plan.csv"])
-    write_json(summary_dict(plan), paths["summary.json"])
+    write_json(summary_dict(plan, inst), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
         draw_plan_map(inst, plan, tmp)
+    if plan.years is not None:
+        paths.update(write_annual_outputs(inst, plan, out))
+    return paths
+
+
+def write_annual_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
+    """[phasing]: annual_plan.csv, projects.csv, years_map.png, milestones.png."""
+    from optimizer.reporting.annual import draw_milestones, draw_years_map
+
+    paths = {n: out / n for n in ("annual_plan.csv", "projects.csv", "years_map.png",
+                                  "milestones.png")}
+    write_csv(annual_plan(inst, plan), paths["annual_plan.csv"])
+    write_csv(projects(inst, plan), paths["projects.csv"])
+    with atomic_path(paths["years_map.png"]) as tmp:
+        draw_years_map(inst, plan, tmp)
+    with atomic_path(paths["milestones.png"]) as tmp:
+        draw_milestones(year_table(inst, plan), tmp,
+                        f"{inst.name}: cumulative reduction against the milestones")
     return paths

@@ -94,9 +94,11 @@ def brute_force(inst, s, block_mu: float | None = None):
         else:
             ok &= spent_k <= budgets[k] + 1e-6
         ok &= (V & (year <= k)) @ ac >= shares[k] * t.total_reduction_mu - 1e-6
-        if ph.township_capacity_mu is not None:
-            for town in np.unique(towns):
+        for town in np.unique(towns):
+            if ph.township_capacity_mu is not None:
                 ok &= (V & (year == k)) @ (ac * (towns == town)) <= ph.township_capacity_mu + 1e-9
+            if ph.township_capacity_plots is not None:
+                ok &= (V & (year == k)).astype(int) @ (towns == town) <= ph.township_capacity_plots
         if good is not None:
             ok &= good[(F & (year <= k)) @ bits]
     r = ph.discount_rate
@@ -129,6 +131,8 @@ def phased_case(seed: int, rows: int, cols: int, T: int, loose: float = 1.0):
         ph.annual_budget_wan = list(np.round(rng.dirichlet(np.ones(T)) * s.budget.total_wan, 0))
     if seed % 3 == 2:
         ph.township_capacity_mu = float(np.round(rng.uniform(0.1, 0.3) * a.sum(), 2))
+    if seed % 4 == 0:
+        ph.township_capacity_plots = 1.0
     ph.discount_rate = 0.05 if seed % 4 == 3 else 0.0
     ph.illegal_by_year = ph.first_year + int(rng.integers(0, T))
     return inst, s
@@ -151,7 +155,7 @@ def _assert_matches(inst, s, backend, best, seed, outcomes):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_phased_matches_brute_force(backend: str) -> None:
     outcomes = {"feasible": 0, "infeasible": 0}
-    for seed in range(8):
+    for seed in range(12):
         rows, cols, T = ((2, 3, 3) if seed % 2 else (2, 4, 2))
         inst, s = phased_case(seed, rows, cols, T)
         _assert_matches(inst, s, backend, brute_force(inst, s), seed, outcomes)

@@ -150,6 +150,11 @@ def _assert_matches(inst, s, backend, best, seed, outcomes):
     assert plan.result.objective == pytest.approx(best, rel=1e-6, abs=1e-4), (seed, backend)
     # the independent checker agrees, year by year
     assert not check_actions(inst, s, plan.actions, years=plan.years).problems()
+    # the plan re-encoded from (action, year) satisfies the model and has the brute-force value
+    pm = build_phased(inst, s)
+    x = pm.full_vector(plan.actions, plan.years)
+    assert pm.model.max_violation(x) <= 1e-6
+    assert pm.model.objective_value(x) == pytest.approx(best, rel=1e-6, abs=1e-4)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -21,17 +21,26 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import scipy.sparse as sp
 import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
 
-from instances import overlay
+from instances import derived_cache, overlay
+from instances.attributes import (
+    SHAPEFILE_NAME_LEN,
+    check_reference_areas,
+    check_stored_types,
+    flags,
+    numbers,
+)
 from instances.errors import InstanceError
 from instances.instance import Instance
 from instances.schema import (
@@ -52,10 +61,10 @@ Progress = Callable[[str, float], None]
 MIN_SHARED_M = 0.5  # shared boundary up to this is a corner contact, not adjacency
 OVERLAP_MIN_M2 = 1.0  # overlaps are errors above both limits: digitising slivers pass
 OVERLAP_MIN_FRACTION = 0.001  # of the smaller plot
-SHAPEFILE_NAME_LEN = 10  # dBase truncates field names: "demolition_wan_per_mu" -> "demolition"
+# Plot columns derived from the geometry, in the order they are added (cached by derived_cache).
+DERIVED_COLUMNS = ("area_mu", *(f"share_{name}" for name in (*ZONE_LAYERS, "priority")),
+                   "touches_farmland", "touches_forest")
 SHAPEFILE_FALLBACK_ENCODING = "gb18030"  # superset of GBK, the usual Chinese GIS encoding
-_FLAG_WORDS = {"1": True, "0": False, "1.0": True, "0.0": False, "true": True, "false": False,
-               "yes": True, "no": False}
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon, MultiPolygon
 
 
@@ -77,6 +86,8 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
                             layer=PLOTS_LAYER)
     plots = _plot_columns(gdf.drop(columns=gdf.geometry.name), source.file(PLOTS_LAYER))
     ids = plots["plot_id"].to_numpy()
+    if PLOTS_LAYER in source.layers:
+        check_stored_types(source.path, source.file(PLOTS_LAYER), PLOTS_LAYER, ids)
     geoms = _clean_polygons(gdf.geometry.to_numpy(), source.file(PLOTS_LAYER), PLOTS_LAYER,
                             ids, drop_empty=False)
     zones: dict[str, gpd.GeoDataFrame] = {}
@@ -86,6 +97,32 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
         zones[TOWNSHIPS_LAYER] = _zone_layer(source, TOWNSHIPS_LAYER, crs)
     meta = _meta(source) if META_LAYER in source.layers else {}
 
+    # the derivation's own code is part of the key: a changed definition never reads old tables
+    code = [Path(__file__), Path(overlay.__file__)]
+    key = derived_cache.source_key(_source_files(source) + code,
+                                   f"{layers_dir_encoding}|{MIN_SHARED_M}|{len(geoms)}")
+    cached = derived_cache.read(key)
+    if cached is not None and cached[0].shape[0] == len(geoms) \
+            and set(cached[1]) == set(DERIVED_COLUMNS):
+        adjacency, columns, stats = cached
+        report("derived tables from the cache", 0.9)
+        for name in DERIVED_COLUMNS:
+            plots[name] = columns[name]
+    else:
+        adjacency, stats = _derive(source, plots, geoms, zones, ids, report)
+        derived_cache.write(key, adjacency, {c: plots[c].to_numpy() for c in DERIVED_COLUMNS},
+                            stats)
+    plots["collective"] = plots["land_use"].isin(CANDIDATE_LAND_USES).to_numpy()
+    report("done", 1.0)
+    return Instance(
+        name=source.path.stem, plots=plots, adjacency=adjacency, zones=zones, stats=stats,
+        geometry=gpd.GeoSeries(geoms, crs=crs), meta=meta, source=str(source.path))
+
+
+def _derive(source: _Source, plots: pd.DataFrame, geoms: NDArray[np.object_],
+            zones: dict[str, gpd.GeoDataFrame], ids: np.ndarray, report: Progress
+            ) -> tuple[sp.csr_matrix, dict[str, float]]:
+    """Adjacency, zone shares, touches (added to `plots`) and zone areas from the geometry."""
     report("adjacency", 0.2)
     area_m2 = shapely.area(geoms)
     i, j, shared, overlap = overlay.plot_contacts(geoms, MIN_SHARED_M)
@@ -115,11 +152,18 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
         on_layer = overlay.boundary_in_zone(geoms, pieces[use], MIN_SHARED_M) > MIN_SHARED_M
         next_to_use = adjacency @ (plots["land_use"].to_numpy() == use).astype(float) > 0
         plots[f"touches_{use}"] = on_layer | next_to_use
-    plots["collective"] = plots["land_use"].isin(CANDIDATE_LAND_USES).to_numpy()
-    report("done", 1.0)
-    return Instance(
-        name=source.path.stem, plots=plots, adjacency=adjacency, zones=zones, stats=stats,
-        geometry=gpd.GeoSeries(geoms, crs=crs), meta=meta, source=str(source.path))
+    return adjacency, stats
+
+
+def _source_files(source: _Source) -> list[Path]:
+    """Every file whose bytes make the instance: the GeoPackage, or each layer's Shapefile
+    parts (and the meta table)."""
+    if not source.path.is_dir():
+        return [source.path]
+    files = []
+    for layer in source.layers.values():
+        files += [f for f in layer.parent.glob(glob_escape(layer.stem) + ".*") if f.is_file()]
+    return sorted(set(files))
 
 
 class _Source:
@@ -317,9 +361,9 @@ def _plot_columns(df: pd.DataFrame, file: str) -> pd.DataFrame:
                 raise fail(int(np.flatnonzero(blank)[0]), name, "missing value")
             out[name] = text.astype(str).to_numpy()
         elif kind == "float":
-            out[name] = _numbers(col, lambda row, problem, n=name: fail(row, n, problem))
+            out[name] = numbers(col, lambda row, problem, n=name: fail(row, n, problem))
         else:
-            out[name] = _flags(col, lambda row, problem, n=name: fail(row, n, problem))
+            out[name] = flags(col, lambda row, problem, n=name: fail(row, n, problem))
     unknown = ~out["land_use"].isin(LAND_USES).to_numpy()
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
@@ -346,36 +390,6 @@ def _plot_ids(col: pd.Series, file: str) -> NDArray[np.object_]:
         raise InstanceError(file, f"duplicate plot_id, also at row {first + 1}",
                             layer=PLOTS_LAYER, row=row + 1, plot_id=ids[row], field="plot_id")
     return ids
-
-
-def _numbers(col: pd.Series, fail: Callable[[int, str], InstanceError]) -> NDArray[np.float64]:
-    """Finite non-negative floats."""
-    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    nan = np.isnan(values)
-    if nan.any():
-        row = int(np.flatnonzero(nan)[0])
-        raw = col.iloc[row]
-        raise fail(row, "missing value (NaN)" if pd.isna(raw) else f"not a number {raw!r}")
-    bad = np.isinf(values) | (values < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise fail(row, f"{'negative' if values[row] < 0 else 'infinite'} value {values[row]}")
-    return values
-
-
-def _flags(col: pd.Series, fail: Callable[[int, str], InstanceError]) -> NDArray[np.bool_]:
-    """Booleans from bool, 0/1, true/false, yes/no (case-insensitive)."""
-    if pd.api.types.is_bool_dtype(col) and not col.isna().any():
-        return col.to_numpy(dtype=bool)
-    words = col.astype("string").str.strip().str.lower()
-    values = words.map(_FLAG_WORDS)
-    bad = values.isna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raw = col.iloc[row]
-        raise fail(row, "missing value" if pd.isna(raw) else
-                   f"not a yes/no value {raw!r} (use 0/1, true/false or yes/no)")
-    return values.to_numpy(dtype=bool)
 
 
 def _check_overlaps(file: str, ids: NDArray[np.object_], area_m2: NDArray[np.float64],
@@ -409,4 +423,6 @@ def _meta(source: _Source) -> dict[str, str]:
         row = int(np.flatnonzero(bad)[0])
         problem = "missing key" if blank[row] else f"duplicate key {keys[row]!r}"
         raise InstanceError(file, problem, layer=META_LAYER, row=row + 1, field="key")
-    return dict(zip(keys.astype(str), values.astype(str), strict=True))
+    meta = dict(zip(keys.astype(str), values.astype(str), strict=True))
+    check_reference_areas(meta, list(keys.astype(str)), file)
+    return meta

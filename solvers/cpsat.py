@@ -24,9 +24,18 @@ integer models whose coefficients have at most ``max_digits`` decimals both are 
 exact; with continuous columns the grid can also cut off the true optimum (CP-SAT then optimises
 over the grid points only).
 
-Reported numbers are honest about this: ``objective`` is re-evaluated on the original float
-model (``c @ x + offset``); ``bound`` is CP-SAT's bound minus ``obj_err``, a valid lower bound on
-the objective over the scaled (grid) model; ``gap`` is computed from those two.
+Reported numbers are about the float model, never the scaled one:
+
+* ``x``: with the integer columns CP-SAT chose held fixed, the continuous columns are re-solved
+  exactly by LP (``polish_continuous``), so a grid point such as a shortfall of 2.26 where
+  2.2565 suffices is not reported; ``objective`` is ``c @ x + offset`` of that x.
+* ``bound``: CP-SAT's bound minus ``obj_err`` is a lower bound over the *scaled* model. It is a
+  valid bound for the float model only when the scaled model has the same feasible set: every
+  column integer and every row scaled exactly (no coefficient rounded). Otherwise the grid or a
+  rounded row can cut off the float optimum (an elastic case: grid bound 27,547.07, true optimum
+  27,512.47), so ``bound`` is None, ``stats["bound_valid"]`` is 0 and the scaled model's bound is
+  kept as ``stats["scaled_bound"]``; termination OPTIMAL then means optimal for the scaled
+  model, as the message says. ``gap`` is computed from ``objective`` and ``bound``.
 """
 
 from __future__ import annotations
@@ -99,6 +108,46 @@ def scale_rows(
 
 
 MIN_WORKERS = 8
+_EXACT_ROW = 1e-9  # a row error below this is float noise: the row was scaled exactly
+
+
+def polish_continuous(model: ArrayModel, x: np.ndarray) -> np.ndarray:
+    """x with its continuous columns re-optimised by LP, the integer columns held fixed.
+
+    CP-SAT returns continuous columns on a grid; the LP gives their exact optimum for the plan
+    CP-SAT chose (and exact feasibility). If the LP fails (the grid point was feasible only within
+    the rounding bound) x is returned unchanged.
+    """
+    from scipy.optimize import linprog
+
+    cont = ~model.integrality.astype(bool)
+    if not cont.any():
+        return x
+    A = model.A.tocsc()
+    A_c = A[:, cont]
+    fixed = A[:, ~cont] @ x[~cont]
+    lower, upper = model.row_lower - fixed, model.row_upper - fixed
+    touched = np.diff(A_c.tocsr().indptr) > 0  # rows without a continuous column are constants
+    eq = touched & (lower == upper)
+    up = touched & ~eq & np.isfinite(upper)
+    lo = touched & ~eq & np.isfinite(lower)
+    A_ub = sp.vstack([A_c[up], -A_c[lo]], format="csr")
+    b_ub = np.concatenate([upper[up], -lower[lo]])
+    res = linprog(
+        model.c[cont],
+        A_ub=A_ub if A_ub.shape[0] else None, b_ub=b_ub if A_ub.shape[0] else None,
+        A_eq=A_c[eq] if eq.any() else None, b_eq=lower[eq] if eq.any() else None,
+        bounds=np.column_stack([model.col_lower[cont], model.col_upper[cont]]),
+        method="highs",
+    )
+    if res.status != 0:
+        return x
+    out = x.copy()
+    out[cont] = res.x
+    # a feasible grid point is kept if the LP's point is worse (LP tolerances only)
+    worse = model.objective_value(out) > model.objective_value(x) + 1e-9 * max(
+        1.0, abs(model.objective_value(x)))
+    return x if worse and model.max_violation(x) <= model.max_violation(out) else out
 
 
 class _Incumbents:
@@ -223,7 +272,9 @@ class CpSatBackend(Backend):
         status = solver.solve(cp, incumbents.callback if incumbents else None)
         solve_time = time.perf_counter() - t1
 
+        exact = bool(model.integrality.all()) and not (row_err > _EXACT_ROW).any()
         stats = {
+            "bound_valid": float(exact),
             "row_violation_bound": float(viol.max()) if viol.size else 0.0,
             "objective_error_bound": obj_err,
             "max_row_digits": float(k.max()) if k.size else 0.0,
@@ -235,7 +286,7 @@ class CpSatBackend(Backend):
             stats["incumbents"] = float(incumbents.count)
         stopped = incumbents is not None and incumbents.stopped
         return self._result(
-            cp_model, solver, status, model, step, obj_err, opts, stopped,
+            cp_model, solver, status, model, step, obj_err, exact, opts, stopped,
             build_time, solve_time, stats,
         )
 
@@ -247,6 +298,7 @@ class CpSatBackend(Backend):
         model: ArrayModel,
         step: np.ndarray,
         obj_err: float,
+        exact: bool,
         opts: SolveOptions,
         stopped: bool,
         build_time: float,
@@ -269,14 +321,20 @@ class CpSatBackend(Backend):
         x = objective = bound = None
         if has_solution:
             y = np.asarray(solver.response_proto.solution, dtype=np.float64)
-            x = model.round_integers(y * step)
+            x = polish_continuous(model, model.round_integers(y * step))
             objective = model.objective_value(x)
+        message = solver.status_name(status)
         if has_solution or termination in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
             raw = float(solver.best_objective_bound)
             if math.isfinite(raw) and model.c.any():
                 bound = raw - obj_err
             elif not model.c.any():
                 bound = float(model.offset)
+            if bound is not None and not exact:  # a bound on the scaled model only
+                stats["scaled_bound"] = bound
+                bound = None
+                message += " (for the scaled model: continuous grid or rounded rows; no bound " \
+                           "valid for the float model)"
         return Result(
             solver=self.name,
             termination=termination,
@@ -287,6 +345,6 @@ class CpSatBackend(Backend):
             x=x,
             build_time=build_time,
             solve_time=solve_time,
-            message=solver.status_name(status),
+            message=message,
             stats=stats,
         )

@@ -22,7 +22,32 @@ from solvers.result import Result, Termination, relative_gap
 _last_threads: int | None = None  # HiGHS keeps one global thread pool per process
 
 
-PRESOLVE_RULES_OFF = 1 << 16
+def highs_version() -> tuple[int, int, int]:
+    import highspy
+
+    major, minor, patch = (int(p) for p in highspy.Highs().version().split(".")[:3])
+    return major, minor, patch
+
+
+def stuffing_bug(version: tuple[int, int, int] | None = None) -> bool:
+    """HiGHS 1.14.x fixes integer singleton columns wrongly in "singleton column stuffing".
+
+    1.14.0 (commit 5e58bf7) let integer columns join stuffing; in a row that also holds a
+    continuous singleton column it drops the integer candidates but keeps them at their bound in
+    the row's activity bound, which then "proves" the continuous ones unnecessary and fixes them:
+    a worse plan reported as optimal (solvers/repro/highs_stuffing). Fixed in 1.15.0 (HiGHS PR
+    #2961). No option switches stuffing off in 1.14, and mip_allow_restart=false does not avoid it.
+    """
+    return (1, 14, 0) <= (version or highs_version()) < (1, 15, 0)
+
+
+def presolve_is_safe(model: ArrayModel, version: tuple[int, int, int] | None = None) -> bool:
+    """Presolve may run unless the stuffing bug can strike: it needs a continuous and an integer
+    column in one model (a pure-integer model has no continuous candidate; an LP has no integer
+    one), and presolve never turns an integer column continuous."""
+    integral = model.integrality.astype(bool)
+    mixed = bool(integral.any()) and not bool(integral.all())
+    return not (mixed and stuffing_bug(version))
 
 
 def _status_map() -> dict[Any, Termination]:
@@ -72,10 +97,10 @@ class HighsBackend(Backend):
         h.setOptionValue("threads", int(opts.threads))
         h.setOptionValue("random_seed", int(opts.seed))
         h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
-        # HiGHS 1.14.0 presolve rule 16 (bit 16 of presolve_rule_off) returned a wrong
-        # "optimal" MIP on an 18-column model (a compactness + contiguity case in
-        # tests/test_contiguous_solve.py); with it off HiGHS matches brute force.
-        h.setOptionValue("presolve_rule_off", PRESOLVE_RULES_OFF)
+        # The compactness case once dodged by turning off presolve rule 16 was this bug too: the
+        # model is mixed, and with presolve off it matches brute force with rule 16 on.
+        if not presolve_is_safe(model):
+            h.setOptionValue("presolve", "off")
         if opts.time_limit is not None:
             h.setOptionValue("time_limit", float(opts.time_limit))
 

@@ -78,3 +78,12 @@ def grid_instance(
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_derived_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or fill the user's cache of derived tables (instances.derived_cache)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GREENBELT_CACHE", str(tmp_path_factory.mktemp("greenbelt-cache")))
+    yield
+    mp.undo()

@@ -30,14 +30,22 @@ from optimizer.model.kpi import (  # noqa: E402
 )
 from optimizer.model.scenario import Scenario  # noqa: E402
 from optimizer.model.targets import plot_rules, target_families  # noqa: E402
+from optimizer.plan.cells import restore_cells  # noqa: E402
 from optimizer.plan.check import read_plan_actions  # noqa: E402
+from optimizer.plan.runset import (  # noqa: E402
+    OutputFolderError,
+    begin_set,
+    finish_set,
+    prepare_output_folder,
+)
 from optimizer.reporting.export import atomic_path, write_csv  # noqa: E402
-from optimizer.reporting.maps import COLOURS, finish_map, zone_outlines  # noqa: E402
+from optimizer.reporting.maps import COLOURS, fill_plots, finish_map, zone_outlines  # noqa: E402
 
 # Change kinds, in code order (codes index this tuple).
 CHANGES = ("unchanged", "kept->vacated", "vacated->kept", "farmland->forest", "forest->farmland")
 CHANGE_COLOURS = ("#e6e6e6", "#2166ac", "#d6604d", COLOURS["forest"], COLOURS["farmland"])
 UNCHANGED_VACATED = "#969696"
+OUTPUTS = ("changed_plots.csv", "kpi_deltas.csv", "difference_map.png")
 # [phasing]: a plot vacated to the same use in both plans but in another year is a change too
 YEAR_MOVES = ("moved to an earlier year", "moved to a later year")
 YEAR_MOVE_COLOURS = ("#fdae61", "#762a83")
@@ -77,6 +85,7 @@ def read_years(path: Path, plot_ids: pd.Series) -> np.ndarray | None:
     table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
     if "year" not in table.columns:
         return None
+    table["plot_id"] = restore_cells(table["plot_id"])
     pos = pd.Index(plot_ids.astype(str)).get_indexer(table["plot_id"])
     out = np.zeros(len(plot_ids), dtype=np.int32)
     out[pos] = pd.to_numeric(table["year"], errors="coerce").fillna(0).to_numpy(np.int32)
@@ -156,7 +165,7 @@ def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: 
         for k, colour in enumerate(YEAR_MOVE_COLOURS):
             colours[moves == k + 1] = colour
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
-    inst.geometry.plot(ax=ax, color=list(colours), linewidth=0)
+    fill_plots(ax, inst.geometry.values, colours)
     handles = [Patch(color=CHANGE_COLOURS[k], label=f"{CHANGES[k]} ({(codes == k).sum():,} plots)")
                for k in range(1, len(CHANGES))]
     if moves is not None:
@@ -176,13 +185,18 @@ def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,
     b = read_plan_actions(Path(plan_b), ids)
     ya, yb = read_years(Path(plan_a), ids), read_years(Path(plan_b), ids)
     cmp = compare_actions(inst, s, a, b, None if ya is None or yb is None else (ya, yb))
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"changed": out / "changed_plots.csv", "kpis": out / "kpi_deltas.csv",
-             "map": out / "difference_map.png"}
-    write_csv(cmp.changed, paths["changed"])
-    write_csv(cmp.kpis, paths["kpis"])
-    with atomic_path(paths["map"]) as tmp:
-        short = [f"{Path(p).parent.name}/{Path(p).name}" for p in (plan_a, plan_b)]
-        draw_difference_map(inst, a, cmp.codes, tmp, f"{inst.name}: A = {short[0]}, B = {short[1]}",
-                            cmp.moves)
+    prepare_output_folder(out, OUTPUTS)
+    paths = dict(zip(("changed", "kpis", "map"), (out / name for name in OUTPUTS), strict=True))
+    begin_set(out)  # the three files as one set, like a plan's (optimizer.plan.runset)
+    try:
+        write_csv(cmp.changed, paths["changed"])
+        write_csv(cmp.kpis, paths["kpis"])
+        with atomic_path(paths["map"]) as tmp:
+            short = [f"{Path(p).parent.name}/{Path(p).name}" for p in (plan_a, plan_b)]
+            draw_difference_map(inst, a, cmp.codes, tmp,
+                                f"{inst.name}: A = {short[0]}, B = {short[1]}", cmp.moves)
+        finish_set(out, list(OUTPUTS))
+    except OSError as err:
+        raise OutputFolderError(f"{out}: cannot write the comparison ({err}); the folder is "
+                                "marked incomplete") from None
     return cmp, paths

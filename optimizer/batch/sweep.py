@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import sys
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from instances.instance import Instance
+from optimizer.batch.lifecycle import dask_client, die_with_parent, stop_workers
 from optimizer.batch.specs import (
     ScenarioSpec,
     SweepError,
@@ -41,6 +43,7 @@ from optimizer.batch.specs import (
     to_toml,
 )
 from optimizer.model.scenario import ScenarioError, scenario_from_dict
+from optimizer.plan.runset import MARKER
 from optimizer.plan.solve import Plan, solve_plan
 from optimizer.reporting.export import atomic_path, json_ready, write_csv, write_json, write_outputs
 
@@ -242,6 +245,8 @@ def read_done(folder: Path, key: str) -> dict[str, Any] | None:
         return None
     if not all((folder / name).is_file() for name in rec.get("outputs", OUTPUTS)):
         return None
+    if (folder / MARKER).exists():  # a later attempt was killed while writing: not done
+        return None
     return rec
 
 
@@ -333,7 +338,8 @@ def _run_local(tasks: list[Task], workers: int,
         for task in tasks:
             done(task, run_task(task))
         return
-    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context())
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context(),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(run_task, t): t for t in tasks}
         for fut in as_completed(futures):
@@ -343,18 +349,21 @@ def _run_local(tasks: list[Task], workers: int,
             except Exception as err:  # a crashed worker process
                 rec = _failed_outside(task, err)
             done(task, rec)
+    except BaseException:
+        # Ctrl-C or any failure here: end the running scenarios now (a solver deep in C code
+        # may never see the interrupt) and drop the queued ones; a rerun resumes them, and
+        # their folders are whole or marked incomplete.
+        stop_workers(pool)
+        raise
     finally:
-        # On Ctrl-C do not wait for the queued scenarios (a rerun resumes them); running ones
-        # end with their own interrupt, their files written whole or not at all.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(tasks: list[Task], address: str,
               done: Callable[[Task, dict[str, Any]], None]) -> None:
-    from distributed import Client
     from distributed import as_completed as dask_completed
 
-    with Client(address, set_as_default=False) as client:
+    with dask_client(address) as client:
         futures = {client.submit(run_task, t, pure=False): t for t in tasks}
         for fut in dask_completed(list(futures), loop=client.loop):
             task = futures[fut]

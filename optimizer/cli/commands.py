@@ -19,8 +19,11 @@ from optimizer.cli.common import (
     load_instance_or_fail,
     load_scenario_or_fail,
     out_console,
+    out_file_or_fail,
+    out_folder_or_fail,
     progress_bar,
     spinner,
+    time_limit_or_fail,
 )
 
 
@@ -34,6 +37,7 @@ def generate(
     """Generate a synthetic instance on a real district boundary."""
     from instances.generator import generate as make
 
+    out_file_or_fail(out)
     try:
         with progress_bar(f"generating {district}, {plots:,} plots") as update:
             path = make(district, plots, seed, out, progress=update)
@@ -99,10 +103,13 @@ def solve(
 
 def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None,
            time_limit: float | None, elastic: bool | None) -> int:
+    from optimizer.plan.runset import OutputFolderError
     from optimizer.plan.solve import solve_plan
-    from optimizer.reporting.export import write_outputs
+    from optimizer.reporting.export import OUTPUTS, write_outputs
 
+    time_limit_or_fail(time_limit)
     sc = load_scenario_or_fail(scenario)
+    out_folder_or_fail(out, OUTPUTS)  # before minutes of work, not after
     inst = load_instance_or_fail(instance)
     try:
         with spinner("solving") as say:
@@ -110,8 +117,11 @@ def _solve(instance: Path, out: Path, scenario: Path | None, backend: str | None
                               progress=say)
     except ValueError as err:
         fail(str(err))
-    with spinner("writing outputs") as say:
-        paths = write_outputs(inst, plan, out)
+    try:
+        with spinner("writing outputs") as say:
+            paths = write_outputs(inst, plan, out)
+    except OutputFolderError as err:
+        fail(str(err))
     report(plan)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
     if plan.result is None or not plan.result.has_solution:
@@ -126,13 +136,14 @@ def check(
     scenario: Annotated[Path | None, typer.Option(help="scenario TOML")] = None,
 ) -> None:
     """Recompute every KPI from the plan and the geometry; exit 1 naming each violated target."""
+    from optimizer.model.scenario import ScenarioError
     from optimizer.plan.check import PlanFileError, check_plan_file
 
     sc = load_scenario_or_fail(scenario)
     inst = load_instance_or_fail(instance)
     try:
         result = check_plan_file(inst, sc, plan_csv)
-    except PlanFileError as err:
+    except (PlanFileError, ScenarioError) as err:
         fail(str(err))
     out_console.print(target_table(result.checks, f"check of {plan_csv}"))
     for v in result.violations:

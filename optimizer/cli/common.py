@@ -73,3 +73,37 @@ def load_scenario_or_fail(path: Path | None):
         return load_scenario(path)
     except ScenarioError as err:
         fail(str(err))
+
+
+def out_folder_or_fail(path: Path, outputs: tuple[str, ...] = ()) -> Path:
+    """Before any work: the output folder is (or can be created as) a writable folder; temporary
+    files a killed run left there are removed. Nothing is created yet."""
+    from optimizer.plan.runset import OutputFolderError, prepare_output_folder
+
+    try:
+        return prepare_output_folder(path, outputs, create=False)
+    except OutputFolderError as err:
+        fail(str(err))
+    raise AssertionError  # fail() never returns
+
+
+def out_file_or_fail(path: Path) -> None:
+    """Before any work: a file to write (`generate --out`), not a folder, in a writable folder."""
+    from optimizer.plan.runset import OutputFolderError, prepare_output_folder
+
+    if path.is_dir():
+        fail(f"{path}: --out is a folder; give the file to write, e.g. {path / 'instance.gpkg'}")
+    try:
+        prepare_output_folder(path.parent, create=False)
+    except OutputFolderError as err:
+        fail(f"{path}: cannot be written ({err})")
+
+
+def time_limit_or_fail(value: float | None) -> None:
+    from optimizer.model.scenario import ScenarioError, positive_seconds
+
+    if value is not None:
+        try:
+            positive_seconds("--time-limit", value)
+        except ScenarioError as err:
+            fail(str(err))

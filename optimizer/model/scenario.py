@@ -7,7 +7,10 @@ table (citywide and district reference areas); see `district_targets`.
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -132,13 +135,35 @@ _CHOICES = {
 }
 
 
+# The largest magnitude any scenario number may have (mu, 万元, seconds, penalties): beyond it a
+# value cannot be a planning figure, and solvers treat such coefficients as infinite.
+MAX_NUMBER = 1.0e12
+
+
+def finite_number(where: str, value: float) -> float:
+    """The one check every number passes: finite and within MAX_NUMBER (NaN and inf refused)."""
+    if not math.isfinite(value):
+        raise ScenarioError(f"{where} = {value}: must be a finite number")
+    if abs(value) > MAX_NUMBER:
+        raise ScenarioError(f"{where} = {value:g}: beyond {MAX_NUMBER:g}, not a planning figure")
+    return float(value)
+
+
+def positive_seconds(where: str, value: float) -> float:
+    """A time limit: finite and above zero."""
+    finite_number(where, value)
+    if value <= 0:
+        raise ScenarioError(f"{where} = {value:g}: a time limit must be more than 0 seconds")
+    return float(value)
+
+
 def _number(where: str, value: Any, allow_auto: bool) -> float | str:
     if allow_auto and value == "auto":
         return "auto"
     if isinstance(value, bool) or not isinstance(value, int | float):
         expected = 'a number or "auto"' if allow_auto else "a number"
         raise ScenarioError(f"{where}: expected {expected}, got {value!r}")
-    return float(value)
+    return finite_number(where, float(value))
 
 
 def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
@@ -151,7 +176,7 @@ def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ScenarioError(f"{where}: expected a table of township = number")
         return {str(k): float(_number(f"{where}.{k}", v, False)) for k, v in value.items()}
-    if isinstance(default, str) and default != "auto":
+    if (section, key) in _CHOICES or (isinstance(default, str) and default != "auto"):
         if not isinstance(value, str):
             raise ScenarioError(f"{where}: expected a string, got {value!r}")
         choices = _CHOICES.get((section, key))
@@ -211,16 +236,30 @@ def load_scenario(path: str | Path | None) -> Scenario:
     if path is None:
         return Scenario()
     path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"{path}: scenario file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: not valid TOML: {str(err).splitlines()[0]}") from None
+    data = read_scenario_toml(path)
     scenario = scenario_from_dict(data, str(path))
     if "name" not in data:
         scenario.name = path.stem
     return scenario
+
+
+def read_scenario_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML of a scenario file; one-line ScenarioError for every way it can fail."""
+    if not path.exists():
+        raise ScenarioError(f"{path}: scenario file not found")
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder, not a scenario file")
+    try:
+        # utf-8-sig: a BOM (Windows Notepad writes one) is skipped, not a TOML error
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: not valid TOML: {str(err).splitlines()[0]}") from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {err.start}); TOML files must be "
+                            "saved as UTF-8 (e.g. not GBK)") from None
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read ({err.strerror or err})") from None
+    return data
 
 
 def validate(s: Scenario) -> None:
@@ -255,11 +294,30 @@ def validate(s: Scenario) -> None:
             raise ScenarioError(f"{key} = {v}: must not be negative")
     if not 0.0 <= s.eligibility.zone_overlap_tolerance < 1.0:
         raise ScenarioError("[eligibility] zone_overlap_tolerance must lie in [0, 1)")
+    positive_seconds("[solver] time_limit", s.solver.time_limit)
+    if not 0.0 <= s.solver.mip_gap < 1.0:
+        raise ScenarioError(f"[solver] mip_gap = {s.solver.mip_gap}: must lie in [0, 1)")
     if s.solver.threads < 1:
         raise ScenarioError("[solver] threads must be at least 1")
     pb = s.contiguity.priority_block_mu
     if pb is not None and pb < s.contiguity.min_block_mu:
         raise ScenarioError("[contiguity] priority_block_mu must be >= min_block_mu")
+
+
+def check_townships(s: Scenario, townships: Iterable[str]) -> None:
+    """Every per-township table must name townships of the instance: a misspelt name would bind
+    nothing and be reported as met. The error names the closest names the instance has."""
+    known = sorted(set(map(str, townships)))
+    for where, table in (("[targets] township_reduction_mu", s.targets.township_reduction_mu),
+                         ("[budget] township_wan", s.budget.township_wan)):
+        for name in table:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+                hint = (f"did you mean {' or '.join(map(repr, close))}?" if close else
+                        f"the instance has {len(known)}: {', '.join(known[:8])}"
+                        + (", ..." if len(known) > 8 else ""))
+                raise ScenarioError(f"scenario '{s.name}': {where}: {name!r} is not a township "
+                                    f"of the instance ({hint})")
 
 
 @dataclass

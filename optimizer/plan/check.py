@@ -23,6 +23,8 @@ from optimizer.model.kpi import (
 )
 from optimizer.model.scenario import Scenario
 from optimizer.model.targets import plot_rules, target_families
+from optimizer.plan.cells import restore_cells
+from optimizer.plan.runset import OutputFolderError, refuse_incomplete
 from optimizer.plan.schedule_check import ScheduleFileError, read_plan_years, schedule_checks
 
 
@@ -48,13 +50,22 @@ def read_plan_actions(path: Path, plot_ids: pd.Series) -> np.ndarray:
     """Per-plot action codes in the instance's row order; one-line errors for bad files."""
     if not path.exists():
         raise PlanFileError(f"{path}: plan file not found")
+    if path.is_dir():
+        raise PlanFileError(f"{path}: is a folder, not a plan file (give its plan.csv)")
+    try:
+        refuse_incomplete(path)  # a run killed while writing: the set may be mixed
+    except OutputFolderError as err:
+        raise PlanFileError(str(err)) from None
     try:
         table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise PlanFileError(f"{path}: not a readable CSV file: {err}") from None
+    except OSError as err:
+        raise PlanFileError(f"{path}: cannot read ({err.strerror or err})") from None
     for col in ("plot_id", "action"):
         if col not in table.columns:
             raise PlanFileError(f"{path}: missing column '{col}'")
+        table[col] = restore_cells(table[col])  # undo the writer's formula-injection quote
     action = table["action"].astype(str).str.strip().str.lower()
     bad = ~action.isin(ACTIONS)
     if bad.any():
@@ -127,6 +138,7 @@ def _cross_check_columns(inst: Instance, path: Path) -> list[str]:
     table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
     if "area_mu" not in table.columns:
         return []
+    table["plot_id"] = restore_cells(table["plot_id"])
     truth = pd.Series(inst.plots["area_mu"].to_numpy(), index=inst.plots["plot_id"].astype(str))
     stated = pd.to_numeric(table["area_mu"], errors="coerce").to_numpy()
     true_area = truth.reindex(table["plot_id"]).to_numpy()

@@ -16,6 +16,7 @@ from optimizer.model.kpi import KEEP, RuleViolation, TargetCheck, evaluate_targe
 from optimizer.model.phasing import year_families
 from optimizer.model.scenario import Scenario, district_targets
 from optimizer.model.targets import plot_rules
+from optimizer.plan.cells import restore_cells
 
 
 class ScheduleFileError(ValueError):
@@ -29,6 +30,7 @@ def read_plan_years(path: Path, plot_ids: pd.Series, actions: np.ndarray,
     if "year" not in table.columns:
         raise ScheduleFileError(f"{path}: missing column 'year' (the scenario has [phasing] "
                                 "enabled)")
+    table["plot_id"] = restore_cells(table["plot_id"])
     pos = pd.Index(plot_ids.astype(str)).get_indexer(table["plot_id"])
     raw = pd.to_numeric(table["year"], errors="coerce")
     vac = actions[pos] != KEEP

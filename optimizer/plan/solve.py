@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.rule import farmland_blocks
+from optimizer.blocks.rule import farmland_blocks, locked_findings
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel
 from optimizer.model.build import build_model as build_plain
@@ -103,6 +103,8 @@ def solve_plan(
     build_model = build_phased if s.phasing.enabled else build_plain  # [phasing]: time-expanded
     pm = build_model(inst, s)
     findings = presolve(pm, inst.stats, inst.plots["plot_id"].to_numpy())
+    if s.contiguity.enabled:  # single plots the block rule locks (must vacate, no use left)
+        findings += locked_findings(inst, pm, s)
     if findings and not s.elastic.enabled and elastic is None:
         say(f"{len(findings)} target(s) cannot be met; solving in elastic mode")
         s.elastic.enabled = True

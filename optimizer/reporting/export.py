@@ -13,9 +13,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyogrio.errors import DataLayerError, DataSourceError
 
 from instances.instance import Instance
 from optimizer.model.kpi import ACTIONS, FARMLAND, FOREST
+from optimizer.plan.cells import neutralise_table
+from optimizer.plan.runset import (
+    OutputFolderError,
+    begin_set,
+    finish_set,
+    prepare_output_folder,
+)
 from optimizer.plan.solve import Plan
 from optimizer.reporting.annual import annual_plan, projects, year_table
 
@@ -68,8 +76,12 @@ def plan_table(inst: Instance, plan: Plan) -> pd.DataFrame:
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Every CSV we write goes through here: UTF-8 with BOM, text cells neutralised against
+    spreadsheet formula injection (`optimizer.plan.cells`), written atomically. Rows end in CRLF
+    (RFC 4180), so a text holding a lone carriage return is quoted rather than breaking its row."""
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        neutralise_table(table).to_csv(tmp, index=False, encoding="utf-8-sig",
+                                       lineterminator="\r\n")
 
 
 def json_ready(value: Any) -> Any:
@@ -100,7 +112,9 @@ def summary_dict(plan: Plan, inst: Instance | None = None) -> dict[str, Any]:
             "message": r.message,
         },
         "method": plan.method,
-        "timings": plan.timings,
+        # every wall-clock figure lives here (and in solver.build_s / solve_s): the rest of the
+        # summary is the same for the same input, so two runs can be compared by it
+        "timings": {**plan.timings, "rounds_s": [r.get("seconds") for r in plan.rounds]},
         "targets": [c.to_dict() for c in plan.checks],
         "shortfalls": shortfalls,
         "rule_violations": [{"rule": v.rule, "plots": len(v.plot_ids),
@@ -108,7 +122,7 @@ def summary_dict(plan: Plan, inst: Instance | None = None) -> dict[str, Any]:
         "impossible_targets": [f.to_dict() for f in plan.findings],
         "totals": plan.totals.__dict__,
         "farmland_blocks": plan.block_summary,
-        "rounds": plan.rounds,
+        "rounds": [{k: v for k, v in r.items() if k != "seconds"} for r in plan.rounds],
         **({} if plan.years is None or inst is None else {"years": year_table(inst, plan)}),
         "scenario_settings": plan.scenario.to_dict(),
     })
@@ -127,32 +141,49 @@ def write_gpkg(inst: Instance, table: pd.DataFrame, path: Path) -> None:
         gdf.to_file(tmp, layer="plan", driver="GPKG")
 
 
+OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png")
+ANNUAL_OUTPUTS = ("annual_plan.csv", "projects.csv", "years_map.png", "milestones.png")
+
+
 def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
+    """The run's outputs as one set (`optimizer.plan.runset`): marked incomplete while written,
+    manifest last. No plan: summary.json alone, and an earlier run's plan files are removed.
+    A failure while writing (disk full, ...) raises OutputFolderError; the folder stays marked."""
+    prepare_output_folder(out, OUTPUTS + ANNUAL_OUTPUTS)
+    paths = {name: out / name for name in OUTPUTS}
+    begin_set(out)
+    try:
+        if plan.result is not None and not plan.result.has_solution:
+            # no plan to show: only the report of why (never an all-"keep" plan file)
+            write_json(summary_dict(plan), paths["summary.json"])
+            paths = {"summary.json": paths["summary.json"]}
+        else:
+            _write_plan_files(inst, plan, paths)
+        finish_set(out, list(paths), stale=OUTPUTS + ANNUAL_OUTPUTS)
+    except (OSError, DataSourceError, DataLayerError) as err:
+        raise OutputFolderError(f"{out}: cannot write the outputs ({err}); the folder is marked "
+                                "incomplete") from None
+    return paths
+
+
+def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path]) -> None:
     from optimizer.reporting.maps import draw_plan_map
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png")}
-    if plan.result is not None and not plan.result.has_solution:
-        # no plan to show: only the report of why (never an all-"keep" plan file)
-        write_json(summary_dict(plan), paths["summary.json"])
-        return {"summary.json": paths["summary.json"]}
     table = plan_table(inst, plan)
     write_csv(table, paths["plan.csv"])
     write_json(summary_dict(plan, inst), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
         draw_plan_map(inst, plan, tmp)
-    if plan.years is not None:
-        paths.update(write_annual_outputs(inst, plan, out))
-    return paths
+    if plan.years is not None:  # [phasing]: the annual plan, projects and charts, in the set
+        paths.update(write_annual_outputs(inst, plan, paths["plan.csv"].parent))
 
 
 def write_annual_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
     """[phasing]: annual_plan.csv, projects.csv, years_map.png, milestones.png."""
     from optimizer.reporting.annual import draw_milestones, draw_years_map
 
-    paths = {n: out / n for n in ("annual_plan.csv", "projects.csv", "years_map.png",
-                                  "milestones.png")}
+    paths = {n: out / n for n in ANNUAL_OUTPUTS}
     write_csv(annual_plan(inst, plan), paths["annual_plan.csv"])
     write_csv(projects(inst, plan), paths["projects.csv"])
     with atomic_path(paths["years_map.png"]) as tmp:

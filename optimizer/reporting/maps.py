@@ -10,8 +10,11 @@ matplotlib.use("Agg")
 import geopandas as gpd  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
 
 from instances.instance import Instance  # noqa: E402
 
@@ -32,6 +35,35 @@ def _scale_bar(ax: plt.Axes) -> None:
     ax.text(bx + length / 2, by + 0.015 * (y1 - y0), f"{km} km", ha="center", fontsize=8)
 
 
+def fill_plots(ax: plt.Axes, polygons: np.ndarray, colours: np.ndarray) -> None:
+    """Fill each polygon with its colour, as one compound path per colour (vectorised: one patch
+    object per plot, as geopandas draws, takes seconds at 50k plots). Exteriors are oriented
+    counter-clockwise and holes clockwise, so matplotlib's nonzero fill leaves holes open."""
+    polygons = np.asarray(polygons, dtype=object)
+    colours = np.asarray(colours, dtype=object)
+    paths: list[MplPath] = []
+    faces: list[str] = []
+    for colour in np.unique(colours.astype(str)):
+        geoms = shapely.orient_polygons(polygons[colours == colour], exterior_cw=False)
+        rings = shapely.get_rings(shapely.get_parts(geoms))
+        rings = rings[~shapely.is_empty(rings)]
+        if not len(rings):
+            continue
+        xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+        codes = np.full(len(xy), MplPath.LINETO, dtype=np.uint8)
+        first = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
+        codes[first] = MplPath.MOVETO
+        codes[np.r_[first[1:] - 1, len(xy) - 1]] = MplPath.CLOSEPOLY
+        paths.append(MplPath(xy, codes))
+        faces.append(colour)
+    # autolim=False: matplotlib's limit update walks every segment (seconds at 50k plots)
+    ax.add_collection(PathCollection(paths, facecolors=faces, edgecolors="none", linewidths=0),
+                      autolim=False)
+    x0, y0, x1, y1 = shapely.total_bounds(polygons)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+
+
 def draw_plan_map(
     inst: Instance,
     plan,  # optimizer.plan.solve.Plan (not imported: the map is also drawn for comparisons)
@@ -48,7 +80,7 @@ def draw_plan_map(
     colours[act == 1] = COLOURS["farmland"]
     colours[act == 2] = COLOURS["forest"]
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
-    inst.geometry.plot(ax=ax, color=list(colours), linewidth=0)
+    fill_plots(ax, inst.geometry.values, colours)
     handles = [
         Patch(color=COLOURS["farmland"], label=f"to farmland ({(act == 1).sum():,} plots)"),
         Patch(color=COLOURS["forest"], label=f"to forest ({(act == 2).sum():,} plots)"),
@@ -87,7 +119,8 @@ def finish_map(fig: plt.Figure, ax: plt.Axes, handles: list, title: str, path: P
     ax.set_aspect("equal")
     _scale_bar(ax)
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_title(title, fontsize=10)
+    # "$" would start matplotlib mathtext (an instance named "a$b$.gpkg" breaks the title)
+    ax.set_title(title.replace("$", r"\$"), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

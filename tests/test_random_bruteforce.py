@@ -1,0 +1,76 @@
+"""Random tiny cases: every back-end and block-rule method against enumeration of all plans.
+
+Per case (one seed, see tests/random_instances.py): the same feasibility verdict, the optimum
+within the gap, and the reported objective equal to the value recomputed from the plan. A failure
+names its seed: ``random_case(seed)`` rebuilds it. GREENBELT_RANDOM_CASES sets the count.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from optimizer.plan.solve import solve_plan
+from solvers.result import Termination
+from tests.random_instances import plan_values, random_case
+
+CASES = int(os.environ.get("GREENBELT_RANDOM_CASES", "60"))
+SEED0 = 1_000
+RUNS = [("highs", "auto"), ("cbc", "auto"), ("cpsat", "auto"), ("scip", "auto"),
+        ("highs", "flow"), ("scip", "branch_and_cut")]
+
+
+def check(seed: int, backend: str, method: str) -> str | None:
+    """None if the solve agrees with enumeration, else what went wrong."""
+    case = random_case(seed)
+    s = case.scenario
+    if method != "auto":
+        if not s.contiguity.enabled:
+            return None
+        s.contiguity.method = method
+    plan = solve_plan(case.inst, s, backend=backend, elastic=s.elastic.enabled)
+    r = plan.result
+    if case.best is None:
+        if r.has_solution and not plan.elastic:
+            allowed, _ = plan_values(case.inst, s, plan.actions[None, :])
+            return f"enumeration: no plan; solver returned one (allowed={bool(allowed[0])})"
+        return None
+    if not r.has_solution:
+        return f"enumeration: optimum {case.best:.4f}; solver: {plan.status}"
+    allowed, value = plan_values(case.inst, s, plan.actions[None, :])
+    got = float(value[0])
+    if not allowed[0]:
+        return f"plan breaks a hard rule ({plan.status})"
+    tol = 1e-6 * max(1.0, abs(case.best))
+    if r.termination is Termination.OPTIMAL and got > case.best + tol:
+        return f"'optimal' plan {got:.4f} > optimum {case.best:.4f} ({plan.status})"
+    if got < case.best - tol:
+        return f"plan {got:.4f} below the enumerated optimum {case.best:.4f}"
+    if r.objective is None or abs(r.objective - got) > tol:
+        return f"reported objective {r.objective} != the plan's {got:.4f}"
+    if r.bound is not None and r.bound > case.best + tol:
+        return f"bound {r.bound:.4f} above the optimum {case.best:.4f}"
+    return None
+
+
+@pytest.mark.parametrize(("backend", "method"), RUNS)
+def test_random_cases_match_enumeration(backend: str, method: str) -> None:
+    failures = []
+    for seed in range(SEED0, SEED0 + CASES):
+        problem = check(seed, backend, method)
+        if problem:
+            failures.append(f"seed {seed}: {problem}")
+    assert not failures, "\n".join(failures)
+
+
+def test_random_cases_cover_the_outcomes() -> None:
+    """The draw must give elastic, block-rule, infeasible and feasible cases, or it tests little."""
+    cases = [random_case(seed) for seed in range(SEED0, SEED0 + CASES)]
+    elastic = sum(c.scenario.elastic.enabled for c in cases)
+    rule = sum(c.scenario.contiguity.enabled for c in cases)
+    none = sum(c.best is None for c in cases)
+    assert elastic >= CASES // 5 and rule >= CASES // 5, (elastic, rule)
+    assert 1 <= none <= CASES - 5, none
+    assert np.isfinite([c.best for c in cases if c.best is not None]).all()

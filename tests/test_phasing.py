@@ -220,3 +220,18 @@ def test_phasing_keys_are_validated() -> None:
     assert s.phasing.milestone_shares() == [0.25, 0.5, 0.75, 0.875, 1.0]
     assert s.phasing.budgets(100.0) == [20.0] * 5
     assert scenario_from_dict(s.to_dict()).phasing == s.phasing
+
+
+def test_an_illegal_building_the_block_rule_locks_is_kept_in_a_schedule_too() -> None:
+    """Elastic mode keeps a rule-locked illegal building (tests/test_rule_locked.py) in the
+    schedule as in the single-period model; the other illegal building goes in year one."""
+    from tests.test_rule_locked import easy_scenario, locked_instance
+
+    inst, s = locked_instance(), easy_scenario()
+    s.phasing.enabled, s.phasing.last_year = True, 2023
+    plan = solve_plan(inst, s)
+    assert plan.result is not None and plan.result.has_solution and plan.elastic, plan.status
+    assert plan.actions[0] == 0 and plan.actions[5] != 0 and plan.years[5] == 2021
+    assert [(v.rule, v.plot_ids) for v in plan.violations] == [
+        ("illegal building kept (must be vacated)", ["P000"])]
+    assert all(c.met for c in plan.checks)

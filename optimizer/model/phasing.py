@@ -173,14 +173,18 @@ def build_phased(inst: Instance, s: Scenario) -> PhasedPlanModel:
         eye = sp.identity(k2, format="csr")
         mono = sp.vstack([cols(k, eye) - cols(k + 1, eye) for k in range(T - 1)], format="csr")
         add(mono, np.full(mono.shape[0], -np.inf), np.zeros(mono.shape[0]), "year_order")
+    elastic_rows: list[tuple[slice, str]] = []  # per-year rows that elastic mode may relax
     must = np.flatnonzero(r.must_vacate[cand] & (r.farmland_ok | r.forest_ok)[cand])
     yi = ph.illegal_year_index()
     if len(must) and yi < T - 1:
         pick = sp.csr_matrix((np.ones(2 * len(must)),
                               (np.r_[np.arange(len(must)), np.arange(len(must))],
                                np.r_[must, must + nc])), shape=(len(must), k2))
-        A = sp.vstack([cols(k, pick) for k in range(yi, T - 1)], format="csr")
-        add(A, np.ones(A.shape[0]), np.full(A.shape[0], np.inf), "illegal_by_year")
+        # "vacated by year Y if vacated at all": the end-state row forces it (and elastic mode may
+        # relax that for a plot the block rule locks, as in the single-period model)
+        A = sp.vstack([cols(k, pick) - cols(T - 1, pick) for k in range(yi, T - 1)],
+                      format="csr")
+        add(A, np.zeros(A.shape[0]), np.full(A.shape[0], np.inf), "illegal_by_year")
     fams = year_families(inst, s, base.rules, base.targets)
     year_rows = []
     for yf in fams:
@@ -193,6 +197,7 @@ def build_phased(inst: Instance, s: Scenario) -> PhasedPlanModel:
         lo, hi = (hi, np.full(len(hi), np.inf)) if f.sense == ">=" else (
             np.full(len(hi), -np.inf), hi)
         year_rows.append(add(A, lo, hi, f"{f.key}_{years[yf.year_index]}"))
+        elastic_rows.append((year_rows[-1], f.sense))
     model = ArrayModel(
         c=c, A=sp.vstack(blocks, format="csr"),
         row_lower=np.concatenate(lower), row_upper=np.concatenate(upper),
@@ -204,8 +209,8 @@ def build_phased(inst: Instance, s: Scenario) -> PhasedPlanModel:
                                         else {})},
         row_blocks=row_blocks,
     )
-    if s.elastic.enabled and year_rows:
-        model = _year_shortfalls(model, fams, year_rows, s.elastic.penalty)
+    if s.elastic.enabled and elastic_rows:
+        model = _year_shortfalls(model, elastic_rows, s.elastic.penalty)
     model.validate()
     return PhasedPlanModel(model, base.candidates, base.rules, base.families, base.targets,
                            base.family_rows, base.shortfall_cols, years, year_cols, fams,
@@ -220,12 +225,13 @@ def _single_cost(pm: PlanModel, s: Scenario) -> np.ndarray:
     return np.concatenate([lost + cw * r.cost_farmland[cand], lost + cw * r.cost_forest[cand]])
 
 
-def _year_shortfalls(model: ArrayModel, fams: list[YearFamily], rows: list[slice],
+def _year_shortfalls(model: ArrayModel, rows: list[tuple[slice, str]],
                      penalty: float) -> ArrayModel:
-    """Elastic mode: a shortfall column for every per-year row, priced like the others."""
-    r = np.concatenate([np.arange(sl.start, sl.stop) for sl in rows])
-    v = np.concatenate([np.full(sl.stop - sl.start, 1.0 if f.family.sense == ">=" else -1.0)
-                        for f, sl in zip(fams, rows, strict=True)])
+    """Elastic mode: a shortfall column for every per-year row (milestones, annual budgets,
+    capacities), priced like the others."""
+    r = np.concatenate([np.arange(sl.start, sl.stop) for sl, _ in rows])
+    v = np.concatenate([np.full(sl.stop - sl.start, 1.0 if sense == ">=" else -1.0)
+                        for sl, sense in rows])
     k = len(r)
     A = sp.csr_matrix((v, (r, np.arange(k))), shape=(model.num_rows, k))
     return model.add_cols(np.full(k, penalty), np.zeros(k), np.full(k, np.inf),

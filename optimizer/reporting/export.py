@@ -70,7 +70,7 @@ def plan_table(inst: Instance, plan: Plan) -> pd.DataFrame:
         "township": p["township"].astype(str),
         "block_id": blocks,
         "block_mu": np.where(blocks >= 0, block_area, 0.0).round(3),
-        **({} if plan.years is None else  # [phasing]: the year each plot is vacated
+        **({} if getattr(plan, "years", None) is None else  # [phasing]: the year of each plot
            {"year": pd.Series(plan.years, dtype="Int64").where(act > 0)}),
     })
 

@@ -30,6 +30,7 @@ from optimizer.model.kpi import (  # noqa: E402
 )
 from optimizer.model.scenario import Scenario  # noqa: E402
 from optimizer.model.targets import plot_rules, target_families  # noqa: E402
+from optimizer.plan.cells import restore_cells  # noqa: E402
 from optimizer.plan.check import read_plan_actions  # noqa: E402
 from optimizer.plan.runset import (  # noqa: E402
     OutputFolderError,
@@ -45,6 +46,9 @@ CHANGES = ("unchanged", "kept->vacated", "vacated->kept", "farmland->forest", "f
 CHANGE_COLOURS = ("#e6e6e6", "#2166ac", "#d6604d", COLOURS["forest"], COLOURS["farmland"])
 UNCHANGED_VACATED = "#969696"
 OUTPUTS = ("changed_plots.csv", "kpi_deltas.csv", "difference_map.png")
+# [phasing]: a plot vacated to the same use in both plans but in another year is a change too
+YEAR_MOVES = ("moved to an earlier year", "moved to a later year")
+YEAR_MOVE_COLOURS = ("#fdae61", "#762a83")
 TOTALS = (("vacated_mu", "vacated area", "mu"), ("vacated_plots", "vacated plots", "plots"),
           ("farmland_mu", "to farmland", "mu"), ("forest_mu", "to forest", "mu"),
           ("cost_wan", "cost", "万元"), ("lost_output_wan", "lost output", "万元/year"),
@@ -67,23 +71,49 @@ class PlanComparison:
     changed: pd.DataFrame  # plot_id, from, to, change, area_mu, district, township
     kpis: pd.DataFrame  # kpi, key, scope, unit, required, a, b, delta, met_a, met_b
     counts: dict[str, int]  # plots per change kind
+    moves: np.ndarray | None = None  # [phasing]: 0 same year, 1 earlier, 2 later in B
 
 
-def compare_actions(inst: Instance, s: Scenario, a: np.ndarray, b: np.ndarray) -> PlanComparison:
+def year_moves(a: np.ndarray, b: np.ndarray, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
+    """Per plot: 1 when B vacates it to the same use in an earlier year than A, 2 later."""
+    same = (a == b) & (a != KEEP)
+    return np.select([same & (yb < ya), same & (yb > ya)], [1, 2], 0).astype(np.int8)
+
+
+def read_years(path: Path, plot_ids: pd.Series) -> np.ndarray | None:
+    """The `year` column of a plan file in instance order (0 where empty); None without one."""
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
+    if "year" not in table.columns:
+        return None
+    table["plot_id"] = restore_cells(table["plot_id"])
+    pos = pd.Index(plot_ids.astype(str)).get_indexer(table["plot_id"])
+    out = np.zeros(len(plot_ids), dtype=np.int32)
+    out[pos] = pd.to_numeric(table["year"], errors="coerce").fillna(0).to_numpy(np.int32)
+    return out
+
+
+def compare_actions(inst: Instance, s: Scenario, a: np.ndarray, b: np.ndarray,
+                    years: tuple[np.ndarray, np.ndarray] | None = None) -> PlanComparison:
+    """years: the two plans' vacating years ([phasing]); a plot moved by a year is a change."""
     rules = plot_rules(inst, s)
     families, _ = target_families(inst, s, rules)
     codes = change_codes(a, b)
     p = inst.plots
-    moved = codes > 0
+    mv = year_moves(a, b, *years) if years is not None else np.zeros(len(a), dtype=np.int8)
+    moved = (codes > 0) | (mv > 0)
     names = np.asarray(ACTIONS)
+    kinds = np.asarray(CHANGES + YEAR_MOVES)[np.where(mv > 0, len(CHANGES) - 1 + mv, codes)]
     changed = pd.DataFrame({
         "plot_id": p["plot_id"].astype(str).to_numpy()[moved],
         "from": names[a[moved]],
         "to": names[b[moved]],
-        "change": np.asarray(CHANGES)[codes[moved]],
+        "change": kinds[moved],
         "area_mu": rules.area[moved].round(3),
         "district": p["district"].astype(str).to_numpy()[moved],
         "township": p["township"].astype(str).to_numpy()[moved],
+        **({} if years is None else {
+            "from_year": pd.Series(years[0][moved], dtype="Int64").where(a[moved] != KEEP),
+            "to_year": pd.Series(years[1][moved], dtype="Int64").where(b[moved] != KEEP)}),
     })
     rows = []
     for ca, cb in zip(evaluate_targets(families, a), evaluate_targets(families, b), strict=True):
@@ -106,17 +136,41 @@ def compare_actions(inst: Instance, s: Scenario, a: np.ndarray, b: np.ndarray) -
                  "unit": "plots", "required": 0, "a": va, "b": vb, "delta": vb - va,
                  "met_a": va == 0, "met_b": vb == 0})
     counts = {name: int((codes == k).sum()) for k, name in enumerate(CHANGES)}
-    return PlanComparison(codes, changed, pd.DataFrame(rows), counts)
+    if years is not None:
+        counts["unchanged"] -= int((mv > 0).sum())
+        counts.update({name: int((mv == k + 1).sum()) for k, name in enumerate(YEAR_MOVES)})
+        rows += _year_rows(rules.area, a, b, *years)
+    return PlanComparison(codes, changed, pd.DataFrame(rows), counts,
+                          mv if years is not None else None)
+
+
+def _year_rows(area: np.ndarray, a: np.ndarray, b: np.ndarray, ya: np.ndarray,
+               yb: np.ndarray) -> list[dict]:
+    """Cumulative vacated area at the end of each year of either plan."""
+    out = []
+    for year in sorted(set(ya[a != KEEP]) | set(yb[b != KEEP])):
+        va = float(area[(a != KEEP) & (ya > 0) & (ya <= year)].sum())
+        vb = float(area[(b != KEEP) & (yb > 0) & (yb <= year)].sum())
+        out.append({"kpi": "vacated by the end of the year", "key": "cumulative_vacated_mu",
+                    "scope": str(year), "unit": "mu", "required": None, "a": va, "b": vb,
+                    "delta": vb - va, "met_a": None, "met_b": None})
+    return out
 
 
 def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: Path,
-                        title: str) -> None:
+                        title: str, moves: np.ndarray | None = None) -> None:
     colours = np.asarray(CHANGE_COLOURS, dtype=object)[codes]
     colours[(codes == 0) & (a != KEEP)] = UNCHANGED_VACATED
+    if moves is not None:
+        for k, colour in enumerate(YEAR_MOVE_COLOURS):
+            colours[moves == k + 1] = colour
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
     fill_plots(ax, inst.geometry.values, colours)
     handles = [Patch(color=CHANGE_COLOURS[k], label=f"{CHANGES[k]} ({(codes == k).sum():,} plots)")
                for k in range(1, len(CHANGES))]
+    if moves is not None:
+        handles += [Patch(color=YEAR_MOVE_COLOURS[k], label=f"{YEAR_MOVES[k]} "
+                          f"({(moves == k + 1).sum():,} plots)") for k in range(2)]
     handles += [Patch(color=UNCHANGED_VACATED, label="vacated in both, same use"),
                 Patch(color=CHANGE_COLOURS[0], label="unchanged")]
     handles += zone_outlines(ax, inst)
@@ -129,7 +183,8 @@ def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,
     ids = inst.plots["plot_id"]
     a = read_plan_actions(Path(plan_a), ids)
     b = read_plan_actions(Path(plan_b), ids)
-    cmp = compare_actions(inst, s, a, b)
+    ya, yb = read_years(Path(plan_a), ids), read_years(Path(plan_b), ids)
+    cmp = compare_actions(inst, s, a, b, None if ya is None or yb is None else (ya, yb))
     prepare_output_folder(out, OUTPUTS)
     paths = dict(zip(("changed", "kpis", "map"), (out / name for name in OUTPUTS), strict=True))
     begin_set(out)  # the three files as one set, like a plan's (optimizer.plan.runset)
@@ -139,7 +194,7 @@ def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,
         with atomic_path(paths["map"]) as tmp:
             short = [f"{Path(p).parent.name}/{Path(p).name}" for p in (plan_a, plan_b)]
             draw_difference_map(inst, a, cmp.codes, tmp,
-                                f"{inst.name}: A = {short[0]}, B = {short[1]}")
+                                f"{inst.name}: A = {short[0]}, B = {short[1]}", cmp.moves)
         finish_set(out, list(OUTPUTS))
     except OSError as err:
         raise OutputFolderError(f"{out}: cannot write the comparison ({err}); the folder is "

@@ -81,9 +81,13 @@ def solve_contiguous(
     backend_name: str,
     opts: SolveOptions,
     say: Callable[[str], None],
+    rule: Rule | None = None,
+    start: np.ndarray | None = None,
 ) -> ContiguousSolve:
+    """`rule`/`start`: a caller's rule (e.g. the block rule at every year end of a schedule) and
+    rule-abiding warm start, used instead of the farmland rule and the greedy start."""
     t0 = time.perf_counter()
-    rule = farmland_rule(inst, pm, s)
+    rule = rule or farmland_rule(inst, pm, s)
     backend = get_backend(backend_name)
     method = s.contiguity.method
     if method == "auto":
@@ -104,7 +108,7 @@ def solve_contiguous(
                                        "is infeasible: no plan meets every target"),
                                model, method)
     warm = _greedy_start(inst, pm, rule, model, opts, t0, say) if s.contiguity.greedy_start \
-        else None
+        and start is None else start
     def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
         """A rule-abiding plan near a rule-breaking one, as a vector of `current`."""
         fixed = repair(pm, rule, pm.actions(x, inst.num_plots))

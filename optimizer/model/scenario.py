@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from optimizer.model.schedule import Phasing, PhasingError, parse_phasing
+
 # Seed figures (seed 000, indicator table and ch. 3-4).
 SEED_CENTRAL_REDUCTION_MU = 52_500.0  # central city 885 -> 850 km2
 SEED_CITY_NET_REDUCTION_MU = 28_500.0  # citywide 2809 -> 2790 km2
@@ -112,6 +114,7 @@ class Scenario:
     contiguity: Contiguity = field(default_factory=Contiguity)
     compactness: Compactness = field(default_factory=Compactness)
     solver: SolverSettings = field(default_factory=SolverSettings)
+    phasing: Phasing = field(default_factory=Phasing)  # the five-year schedule; off by default
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,9 +207,15 @@ def _from_dict(data: dict[str, Any]) -> Scenario:
         if top == "name":
             scenario.name = str(value)
             continue
+        if top == "phasing":  # its own parser: lists and per-year rules (model/schedule.py)
+            try:
+                scenario.phasing = parse_phasing(value)
+            except PhasingError as err:
+                raise ScenarioError(str(err)) from None
+            continue
         if top not in _SECTIONS:
             raise ScenarioError(f"unknown section [{top}] "
-                                f"(valid: name, {', '.join(_SECTIONS)})")
+                                f"(valid: name, {', '.join(_SECTIONS)}, phasing)")
         if not isinstance(value, dict):
             raise ScenarioError(f"[{top}] must be a table")
         section = getattr(scenario, top)

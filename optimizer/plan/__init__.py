@@ -1,7 +1,8 @@
 """The plan stage: solving a scenario on an instance into a `Plan` with every KPI recomputed
 from its actions (`solve`), and checking any plan file independently against the geometry
 (`check`), the output folder written as one set (`runset`) and spreadsheet-safe CSV cells
-(`cells`), which both the writers (reporting) and the readers (check) use.
+(`cells`), which both the writers (reporting) and the readers (check) use; the five-year
+schedule: its solve (`phased`) and per-year checks (`schedule_check`).
 
 May import: `optimizer.model`, `optimizer.blocks`, `instances`, `solvers`.
 """

@@ -25,6 +25,7 @@ from optimizer.model.scenario import Scenario
 from optimizer.model.targets import plot_rules, target_families
 from optimizer.plan.cells import restore_cells
 from optimizer.plan.runset import OutputFolderError, refuse_incomplete
+from optimizer.plan.schedule_check import ScheduleFileError, read_plan_years, schedule_checks
 
 
 class PlanFileError(ValueError):
@@ -125,7 +126,8 @@ def check_plan_file(inst: Instance, s: Scenario, path: Path) -> CheckResult:
 
 
 def check_actions(
-    inst: Instance, s: Scenario, actions: np.ndarray, path: Path | None = None
+    inst: Instance, s: Scenario, actions: np.ndarray, path: Path | None = None,
+    years: np.ndarray | None = None,
 ) -> CheckResult:
     rules = plot_rules(inst, s)
     families, _ = target_families(inst, s, rules)
@@ -144,6 +146,18 @@ def check_actions(
                                 "forest touch neither existing forest nor a green wedge")
     if path is not None:
         result.notes += _cross_check_columns(inst, path)
+    if s.phasing.enabled:  # [phasing]: every per-year rule, from the `year` column
+        if years is None and path is not None:
+            try:
+                years = read_plan_years(Path(path), inst.plots["plot_id"], actions, s)
+            except ScheduleFileError as err:
+                raise PlanFileError(str(err)) from None
+        if years is None:
+            raise PlanFileError("the scenario has [phasing] enabled: the plan needs a year")
+        checks, violations, notes = schedule_checks(inst, s, actions, years)
+        result.checks += checks
+        result.violations += violations
+        result.notes += notes
     return result
 
 

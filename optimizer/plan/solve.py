@@ -13,7 +13,8 @@ from instances.instance import Instance
 from optimizer.blocks.decompose import AUTO_LNS_CANDIDATES, solve_decomposed
 from optimizer.blocks.rule import farmland_blocks, locked_findings
 from optimizer.blocks.search import solve_contiguous
-from optimizer.model.build import PlanModel, build_model
+from optimizer.model.build import PlanModel
+from optimizer.model.build import build_model as build_plain
 from optimizer.model.kpi import (
     PlanTotals,
     RuleViolation,
@@ -22,8 +23,11 @@ from optimizer.model.kpi import (
     plan_totals,
     rule_violations,
 )
+from optimizer.model.phasing import PhasedPlanModel, build_phased
 from optimizer.model.presolve import Finding, presolve
 from optimizer.model.scenario import Scenario
+from optimizer.plan.phased import run_phased
+from optimizer.plan.schedule_check import schedule_checks
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.result import Result, Termination
@@ -47,6 +51,7 @@ class Plan:
     blocks: np.ndarray | None = None  # farmland block id per plot (-1: none), with contiguity
     rounds: list[dict] = field(default_factory=list)  # row-generation log
     block_summary: dict = field(default_factory=dict)  # new farmland blocks and their sizes
+    years: np.ndarray | None = None  # [phasing]: calendar year each plot is vacated (0 kept)
 
     @property
     def all_met(self) -> bool:
@@ -96,6 +101,7 @@ def solve_plan(
     if elastic is not None:
         s.elastic.enabled = elastic
     say(f"building the model ({inst.num_plots:,} plots)")
+    build_model = build_phased if s.phasing.enabled else build_plain  # [phasing]: time-expanded
     pm = build_model(inst, s)
     findings = presolve(pm, inst.stats, inst.plots["plot_id"].to_numpy())
     if s.contiguity.enabled:  # single plots the block rule locks (must vacate, no use left)
@@ -127,15 +133,24 @@ def solve_plan(
     if s.contiguity.enabled and blocks.forest_violating:
         violations.append(RuleViolation("new forest block touches neither existing forest nor "
                                         "a green wedge", []))
+    years = None
+    if isinstance(pm, PhasedPlanModel):  # [phasing]: the year of each plot and per-year rules
+        years = (pm.schedule(result.x, inst.num_plots) if result.has_solution
+                 and result.x is not None else np.zeros(inst.num_plots, dtype=np.int32))
+        more, broken, notes = schedule_checks(inst, s, actions, years)
+        checks += more
+        violations += broken + [RuleViolation(n, []) for n in notes]
     # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
     timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t0}
     return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
-                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary())
+                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary(), years)
 
 
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,
          say: Progress) -> tuple[Result, str, list[dict]]:
+    if isinstance(pm, PhasedPlanModel):
+        return run_phased(inst, pm, s, name, opts, say)
     if s.contiguity.enabled:
         c = s.contiguity
         lns = c.method == "lns" or (c.method == "auto"

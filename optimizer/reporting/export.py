@@ -25,6 +25,7 @@ from optimizer.plan.runset import (
     prepare_output_folder,
 )
 from optimizer.plan.solve import Plan
+from optimizer.reporting.annual import annual_plan, projects, year_table
 
 PLAN_COLUMNS = ["plot_id", "action", "area_mu", "demolition_cost_wan", "restoration_cost_wan",
                 "total_cost_wan", "lost_output_wan", "priority_share", "district", "township",
@@ -69,6 +70,8 @@ def plan_table(inst: Instance, plan: Plan) -> pd.DataFrame:
         "township": p["township"].astype(str),
         "block_id": blocks,
         "block_mu": np.where(blocks >= 0, block_area, 0.0).round(3),
+        **({} if getattr(plan, "years", None) is None else  # [phasing]: the year of each plot
+           {"year": pd.Series(plan.years, dtype="Int64").where(act > 0)}),
     })
 
 
@@ -93,7 +96,7 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def summary_dict(plan: Plan) -> dict[str, Any]:
+def summary_dict(plan: Plan, inst: Instance | None = None) -> dict[str, Any]:
     r = plan.result
     shortfalls = {f"{c.key}:{c.scope}": max(0.0, -c.slack) for c in plan.checks if not c.met}
     return json_ready({
@@ -120,6 +123,7 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "totals": plan.totals.__dict__,
         "farmland_blocks": plan.block_summary,
         "rounds": [{k: v for k, v in r.items() if k != "seconds"} for r in plan.rounds],
+        **({} if plan.years is None or inst is None else {"years": year_table(inst, plan)}),
         "scenario_settings": plan.scenario.to_dict(),
     })
 
@@ -140,6 +144,7 @@ def write_gpkg(inst: Instance, table: pd.DataFrame, path: Path) -> None:
 
 CORE_OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png")
 OUTPUTS = (*CORE_OUTPUTS, "plan.xlsx", "report.html")
+ANNUAL_OUTPUTS = ("annual_plan.csv", "projects.csv", "years_map.png", "milestones.png")
 
 
 def write_xlsx_tables(inst: Instance, plan: Plan, table: pd.DataFrame, path: Path,
@@ -158,10 +163,11 @@ def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both",
                   planner_files: bool = True) -> dict[str, Path]:
     """The run's outputs as one set (`optimizer.plan.runset`): marked incomplete while written,
     manifest last: plan.csv, summary.json, plan.gpkg, map.png and, with planner_files,
-    plan.xlsx and report.html (a sweep leaves those two out: seconds each on a large instance).
-    No plan: summary.json alone, and an earlier run's plan files are removed. A failure while
-    writing (disk full, ...) raises OutputFolderError; the folder stays marked."""
-    prepare_output_folder(out, OUTPUTS)
+    plan.xlsx and report.html (a sweep leaves those two out: seconds each on a large instance);
+    with [phasing], the annual tables and charts too. No plan: summary.json alone, and an
+    earlier run's plan files are removed. A failure while writing (disk full, ...) raises
+    OutputFolderError; the folder stays marked."""
+    prepare_output_folder(out, OUTPUTS + ANNUAL_OUTPUTS)
     names = OUTPUTS if planner_files else CORE_OUTPUTS
     paths = {name: out / name for name in names}
     begin_set(out)
@@ -172,7 +178,7 @@ def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both",
             paths = {"summary.json": paths["summary.json"]}
         else:
             _write_plan_files(inst, plan, paths, lang)
-        finish_set(out, list(paths), stale=OUTPUTS)
+        finish_set(out, list(paths), stale=OUTPUTS + ANNUAL_OUTPUTS)
     except (OSError, DataSourceError, DataLayerError) as err:
         raise OutputFolderError(f"{out}: cannot write the outputs ({err}); the folder is marked "
                                 "incomplete") from None
@@ -184,7 +190,7 @@ def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path], lang: 
 
     table = plan_table(inst, plan)
     write_csv(table, paths["plan.csv"])
-    write_json(summary_dict(plan), paths["summary.json"])
+    write_json(summary_dict(plan, inst), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
         draw_plan_map(inst, plan, tmp, lang=lang)
@@ -195,3 +201,20 @@ def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path], lang: 
 
         with atomic_path(paths["report.html"]) as tmp:
             write_report(inst, plan, table, tmp)
+    if plan.years is not None:  # [phasing]: the annual plan, projects and charts, in the set
+        paths.update(write_annual_outputs(inst, plan, paths["plan.csv"].parent))
+
+
+def write_annual_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
+    """[phasing]: annual_plan.csv, projects.csv, years_map.png, milestones.png."""
+    from optimizer.reporting.annual import draw_milestones, draw_years_map
+
+    paths = {n: out / n for n in ANNUAL_OUTPUTS}
+    write_csv(annual_plan(inst, plan), paths["annual_plan.csv"])
+    write_csv(projects(inst, plan), paths["projects.csv"])
+    with atomic_path(paths["years_map.png"]) as tmp:
+        draw_years_map(inst, plan, tmp)
+    with atomic_path(paths["milestones.png"]) as tmp:
+        draw_milestones(year_table(inst, plan), tmp,
+                        f"{inst.name}: cumulative reduction against the milestones")
+    return paths

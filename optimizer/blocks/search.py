@@ -77,7 +77,10 @@ def solve_contiguous(
     backend_name: str,
     opts: SolveOptions,
     say: Callable[[str], None],
+    start: np.ndarray | None = None,
 ) -> ContiguousSolve:
+    """start: per-plot actions offered as the warm start (a rule-breaking one is repaired first);
+    dropped if it breaks the model, then the greedy start is used as without it."""
     t0 = time.perf_counter()
     rule = farmland_rule(inst, pm, s)
     backend = get_backend(backend_name)
@@ -93,8 +96,9 @@ def solve_contiguous(
             model = add_flow_formulation(model, p.graph, p.cols, prefix=f"flow_{p.name}")
         say(f"flow formulation: {model.num_cols:,} columns, {model.num_rows:,} rows")
         return ContiguousSolve(backend.solve(model, opts), model, method)
-    warm = _greedy_start(inst, pm, rule, model, opts, t0, say) if s.contiguity.greedy_start \
-        else None
+    warm = _given_start(pm, rule, model, start)
+    if warm is None and s.contiguity.greedy_start:
+        warm = _greedy_start(inst, pm, rule, model, opts, t0, say)
     def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
         """A rule-abiding plan near a rule-breaking one, as a vector of `current`."""
         fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
@@ -135,6 +139,22 @@ def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np
             spent[0] += time.perf_counter() - now
 
     return heuristic
+
+
+def plan_vector(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray | None:
+    """The full model vector of a per-plot plan (None if it breaks the model's rows or bounds)."""
+    return _full_x(model, pm, actions)
+
+
+def _given_start(pm: PlanModel, rule: Rule, model: ArrayModel,
+                 start: np.ndarray | None) -> np.ndarray | None:
+    if start is None:
+        return None
+    if not rule.admissible(pm.vector(start)):
+        start = repair(pm, rule, start)
+        if start is None:
+            return None
+    return _full_x(model, pm, start)
 
 
 def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

@@ -145,3 +145,33 @@ def test_dask_gives_the_in_process_answers(tmp_path: Path) -> None:
     assert a["plot_id"].tolist() == b["plot_id"].tolist()
     np.testing.assert_allclose(a["replacement_cost_wan"], b["replacement_cost_wan"], atol=1e-6)
     assert a["irreplaceable"].tolist() == b["irreplaceable"].tolist()
+
+
+def test_importance_of_a_given_plan_that_is_not_optimal(tmp_path: Path) -> None:
+    """--plan: costs are measured from that plan's objective (so they may be negative)."""
+    checked = 0
+    for seed in range(12):
+        inst, s, path = case(seed, False, tmp_path)
+        obj, full = feasible_plans(inst, s)
+        if len(obj) < 2:
+            continue
+        rep = plot_importance(path, s, inst=inst, gap=0.0, plan=full[1])
+        assert rep.summary["objective"] == pytest.approx(obj[1], rel=1e-9)
+        pos = {pid: i for i, pid in enumerate(inst.plots["plot_id"].to_numpy())}
+        for _, r in rep.table.iterrows():
+            keep = full[:, pos[r["plot_id"]]] == 0
+            if not keep.any():
+                assert r["irreplaceable"]
+                continue
+            truth = obj[keep][0] - obj[1]
+            assert r["replacement_cost_wan"] == pytest.approx(truth, rel=1e-6, abs=1e-6)
+            checked += 1
+    assert checked >= 10
+
+
+def test_a_plan_that_misses_a_target_is_refused(tmp_path: Path) -> None:
+    from optimizer.batch.alternatives import AlternativesError
+
+    inst, s, path = case(3, False, tmp_path)
+    with pytest.raises(AlternativesError, match="misses a target or breaks a rule"):
+        plot_importance(path, s, inst=inst, plan=np.zeros(inst.num_plots, dtype=np.int8))

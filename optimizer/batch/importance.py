@@ -42,12 +42,12 @@ from optimizer.batch.alternatives import (
     with_rows,
 )
 from optimizer.batch.specs import instance_fingerprint
-from optimizer.blocks.rule import farmland_rule, repair
+from optimizer.blocks.rule import farmland_blocks, farmland_rule, repair
 from optimizer.blocks.search import plan_vector
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import FARMLAND, FOREST, KEEP
 from optimizer.model.scenario import Scenario
-from optimizer.plan.solve import Plan, solve_built
+from optimizer.plan.solve import solve_built
 from solvers.base import Cuts
 from solvers.result import Termination
 
@@ -103,7 +103,7 @@ def answer(q: Question) -> dict[str, Any]:
 
 @dataclass
 class ImportanceReport:
-    plan: Plan
+    actions: np.ndarray  # per-plot actions of the plan examined
     table: pd.DataFrame  # one row per vacated plot
     summary: dict[str, Any]
     questions: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per question
@@ -121,9 +121,11 @@ def plot_importance(
     scheduler: str | None = None,
     naive: bool = False,
     sample: int | None = None,
+    plan: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportanceReport:
-    """The plan of `scenario` (elastic off) and the replacement cost of each vacated plot.
+    """The replacement cost of each vacated plot of `plan` (per-plot actions; default: the
+    optimal plan of `scenario`, solved here, elastic off).
     sample: answer only this many questions (drawn with seed 0), for timing the naive loop."""
     t0 = time.perf_counter()
     if inst is None:
@@ -137,14 +139,13 @@ def plot_importance(
     s.solver.backend = backend or s.solver.backend
     s.solver.time_limit = s.solver.time_limit if time_limit is None else time_limit
     pm = build_model(inst, s)
-    base = solve_built(inst, s, pm)
-    plan, r = base.plan, base.plan.result
-    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
-        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
-                                "`greenbelt solve` reports the shortfalls")
-    z, gap_ = r.objective, s.solver.mip_gap
+    if plan is None:
+        actions, z, bound, status, rule_rows = _solved(inst, s, pm)
+    else:
+        actions, z, bound, status, rule_rows = _given(inst, s, pm, plan)
+    gap_ = s.solver.mip_gap
     base_s = time.perf_counter() - t0
-    act = plan.actions[pm.candidates]
+    act = actions[pm.candidates]
     must = pm.rules.must_vacate[pm.candidates]
     keep_q = np.flatnonzero((act > 0) & ~must)
     farm_q = np.flatnonzero(act == FARMLAND)
@@ -152,7 +153,7 @@ def plot_importance(
     variant = np.array(["keep"] * len(keep_q) + ["no_farmland"] * len(farm_q))
     nc = len(pm.candidates)
     n = len(plots)
-    lower = np.full(n, r.bound if r.bound is not None else -np.inf)
+    lower = np.full(n, bound)
     upper = np.full(n, np.inf)
     how = np.full(n, "", dtype=object)
     term = np.full(n, "", dtype=object)
@@ -161,14 +162,14 @@ def plot_importance(
     if not naive:
         forced = [np.array([p, nc + p]) if v == "keep" else np.array([p])
                   for p, v in zip(plots, variant, strict=True)]
-        _, lp = lp_bounds(with_rows(pm, base.rule_rows).model, forced)
+        _, lp = lp_bounds(with_rows(pm, rule_rows).model, forced)
         lower = np.maximum(lower, lp)
     screen_s = time.perf_counter() - t1
     order = np.argsort(lower, kind="stable") if not naive else np.arange(n)
     if sample is not None and sample < n:
         order = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
     questions = [Question(str(instance), fp, s.to_dict(), int(i), int(plots[i]), str(variant[i]),
-                          plan.actions, None if naive else base.rule_rows, float(lower[i]),
+                          actions, None if naive else rule_rows, float(lower[i]),
                           not naive) for i in order]
     is_keep = variant == "keep"
     done_count = [0]
@@ -212,9 +213,10 @@ def plot_importance(
     asked[order] = True
     frame = pd.DataFrame({"plot": plots, "variant": variant, "lower": lower, "upper": upper,
                           "how": how, "termination": term, "seconds": seconds, "asked": asked})
-    table = importance_table(inst, pm, plan, frame, z)
+    table = importance_table(inst, pm, actions, frame, z)
     summary = {
-        "objective": z, "bound": r.bound, "gap": gap_, "plan_status": plan.status,
+        "objective": z, "bound": bound if np.isfinite(bound) else None, "gap": gap_,
+        "plan_status": status,
         "vacated_plots": int((act > 0).sum()), "questions": int(asked.sum()),
         "decided_by_screen": int(((how == "screen") & asked).sum()),
         "re_solved": int(((how == "re-solve") & asked).sum()),
@@ -224,17 +226,40 @@ def plot_importance(
         "seconds": {"plan": base_s, "lp_screen": screen_s,
                     "questions": time.perf_counter() - t1, "total": time.perf_counter() - t0},
     }
-    return ImportanceReport(plan, table, summary, frame)
+    return ImportanceReport(actions, table, summary, frame)
 
 
-def importance_table(inst: Instance, pm: PlanModel, plan: Plan, q: pd.DataFrame,
+def _solved(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
+        np.ndarray, float, float, str, Cuts | None]:
+    """The scenario's optimal plan: actions, objective, dual bound, status, block-rule cuts."""
+    base = solve_built(inst, s, pm)
+    plan, r = base.plan, base.plan.result
+    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
+        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
+                                "`greenbelt solve` reports the shortfalls")
+    bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
+    return plan.actions, float(r.objective), bound, plan.status, base.rule_rows
+
+
+def _given(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray) -> tuple[
+        np.ndarray, float, float, str, Cuts | None]:
+    """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
+    x = plan_vector(pm.model, pm, actions)
+    if x is None or (s.contiguity.enabled and not farmland_blocks(inst, actions, s).ok):
+        raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
+                                "`greenbelt check` names which")
+    z_lp, _ = lp_bounds(pm.model, [])
+    return actions, pm.model.objective_value(x), z_lp, "given plan", None
+
+
+def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.DataFrame,
                      z: float) -> pd.DataFrame:
     """One row per vacated plot: replacement cost (upper - z), its lower bound, the gap of the
     answer, how it was decided; the same for 'may not become farmland' on farmland plots.
     Ranked: irreplaceable first, then by replacement cost."""
     p = inst.plots
     cand = pm.candidates
-    vac = np.flatnonzero(plan.actions[cand] > 0)
+    vac = np.flatnonzero(actions[cand] > 0)
     rows = pd.DataFrame({"plot": vac})
     for variant, prefix in (("keep", ""), ("no_farmland", "farmland_")):
         part = q[q["variant"] == variant].set_index("plot")
@@ -246,8 +271,7 @@ def importance_table(inst: Instance, pm: PlanModel, plan: Plan, q: pd.DataFrame,
             gap = np.where(np.isfinite(upper) & np.isfinite(lower),
                            (upper - lower) / np.maximum(np.abs(upper), 1e-9), np.nan)
         rows[f"{prefix}replacement_cost_wan"] = np.where(np.isfinite(upper), upper - z, np.nan)
-        rows[f"{prefix}lower_bound_wan"] = np.where(np.isfinite(lower),
-                                                    np.maximum(lower - z, 0.0), np.nan)
+        rows[f"{prefix}lower_bound_wan"] = np.where(np.isfinite(lower), lower - z, np.nan)
         rows[f"{prefix}gap"] = np.clip(gap, 0.0, None)
         rows[f"{prefix}decided_by"] = np.where(infeasible, "proven infeasible",
                                                sub["how"].fillna("").to_numpy(object))
@@ -259,7 +283,7 @@ def importance_table(inst: Instance, pm: PlanModel, plan: Plan, q: pd.DataFrame,
         "plot_id": p["plot_id"].astype(str).to_numpy()[ids],
         "township": p["township"].astype(str).to_numpy()[ids],
         "area_mu": pm.rules.area[ids].round(3),
-        "action": np.where(plan.actions[ids] == FARMLAND, "farmland", "forest"),
+        "action": np.where(actions[ids] == FARMLAND, "farmland", "forest"),
     })
     out = pd.concat([out, rows.drop(columns="plot")], axis=1)
     key = np.where(out["irreplaceable"], np.inf, out["replacement_cost_wan"].fillna(-np.inf))

@@ -283,6 +283,8 @@ def importance(
         help="local worker processes (default min(2, CPUs))")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address, e.g. tcp://host:8786 (instead of local workers)")] = None,
+    plan: Annotated[Path | None, typer.Option(
+        help="plan.csv to examine (default: solve the scenario's optimal plan)")] = None,
 ) -> None:
     """Replacement cost of every vacated plot of the best plan; importance.csv and a map."""
     from optimizer.batch.alternatives import AlternativesError
@@ -292,12 +294,20 @@ def importance(
     sc = load_scenario_or_fail(scenario)
     inst = load_instance_or_fail(instance)
     n = default_workers() if workers is None else max(1, workers)
+    given = None
+    if plan is not None:
+        from optimizer.plan.check import PlanFileError, read_plan_actions
+
+        try:
+            given = read_plan_actions(plan, inst.plots["plot_id"])
+        except PlanFileError as err:
+            fail(str(err))
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task("replacement costs", total=None)
             rep = plot_importance(instance, sc, inst=inst, gap=gap, time_limit=time_limit,
-                                  backend=backend, workers=n, scheduler=scheduler,
+                                  backend=backend, workers=n, scheduler=scheduler, plan=given,
                                   progress=lambda k, total: bar.update(task, completed=k,
                                                                        total=total))
     except AlternativesError as err:

@@ -13,6 +13,7 @@ proven by enumeration in test_contiguity_enumeration.py).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,50 @@ def test_a_plan_that_misses_a_target_is_refused(tmp_path: Path) -> None:
     inst, s, path = case(3, False, tmp_path)
     with pytest.raises(AlternativesError, match="misses a target or breaks a rule"):
         plot_importance(path, s, inst=inst, plan=np.zeros(inst.num_plots, dtype=np.int8))
+
+
+def test_commands_end_to_end(tmp_path: Path) -> None:
+    """portfolio -> a sweep folder `compare` reads; importance on a process pool and on a plan
+    file of the portfolio gives the same ranking as in one process."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    runner = CliRunner()
+    inst = tmp_path / "cy.gpkg"
+    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "800", "--seed", "3",
+                            "--out", str(inst)])
+    assert r.exit_code == 0, r.output
+    pf = tmp_path / "pf"
+    r = runner.invoke(app, ["portfolio", str(inst), "--out", str(pf), "--plans", "3",
+                            "--gap", "0.05", "--diversity", "0.1"])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(pf / "portfolio.csv", encoding="utf-8-sig")
+    assert len(table) >= 2 and (table["gap_to_best"] <= 0.05 + 1e-9).all()
+    assert (table["min_distance_to_earlier"].dropna() >= 0.1 - 1e-9).all()
+    for name in ("comparison.csv", "selection_frequency.csv", "frequency_map.png"):
+        assert (pf / name).is_file(), name
+    folders = sorted(p for p in pf.iterdir() if (p / "done.json").is_file())
+    assert len(folders) == len(table)
+    r = runner.invoke(app, ["compare", str(inst), str(folders[0] / "plan.csv"),
+                            str(folders[1] / "plan.csv"), "--out", str(tmp_path / "cmp")])
+    assert r.exit_code == 0, r.output
+    again = runner.invoke(app, ["portfolio", str(inst), "--out", str(pf), "--plans", "3",
+                                "--gap", "0.05", "--diversity", "0.1"])
+    assert f"{len(table)} reused" in again.output or "3 reused" in again.output, again.output
+
+    # importance of the second portfolio plan, on a process pool (the instance loaded by path)
+    out = tmp_path / "imp"
+    r = runner.invoke(app, ["importance", str(inst), "--out", str(out), "--workers", "2",
+                            "--plan", str(folders[1] / "plan.csv"), "--gap", "0.01"])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(out / "importance.csv", encoding="utf-8-sig", dtype={"plot_id": str})
+    plan = pd.read_csv(folders[1] / "plan.csv", encoding="utf-8-sig", dtype={"plot_id": str})
+    assert sorted(t["plot_id"]) == sorted(plan.loc[plan["action"] != "keep", "plot_id"])
+    assert (out / "importance_map.png").is_file()
+    summary = json.loads((out / "importance.json").read_text(encoding="utf-8"))
+    assert summary["failed"] == 0 and summary["plan_status"] == "given plan"
+    answered = t["replacement_cost_wan"].notna() | t["irreplaceable"]
+    illegal = t["decided_by"].astype(str).str.startswith("illegal")
+    assert (answered | illegal).all()  # every vacated plot is ranked

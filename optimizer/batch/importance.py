@@ -273,8 +273,11 @@ def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.D
         rows[f"{prefix}replacement_cost_wan"] = np.where(np.isfinite(upper), upper - z, np.nan)
         rows[f"{prefix}lower_bound_wan"] = np.where(np.isfinite(lower), lower - z, np.nan)
         rows[f"{prefix}gap"] = np.clip(gap, 0.0, None)
-        rows[f"{prefix}decided_by"] = np.where(infeasible, "proven infeasible",
-                                               sub["how"].fillna("").to_numpy(object))
+        how = sub["how"].fillna("").to_numpy(object)
+        unknown = answered & ~infeasible & ~np.isfinite(upper) & (how != "failed")
+        rows[f"{prefix}decided_by"] = np.select(
+            [infeasible, unknown], ["proven infeasible", "unknown: no plan in the time limit"],
+            how)
         rows[f"{prefix}irreplaceable"] = infeasible
     ids = cand[vac]
     must = pm.rules.must_vacate[ids]

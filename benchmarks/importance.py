@@ -3,6 +3,8 @@
     python -m benchmarks.importance                       # chaoyang 20k seed 1, workers 1 and 2
     python -m benchmarks.importance --workers 1 2 4 --naive-sample 20 --gap 0.001
 
+Wall and CPU seconds (this process and its pool workers, all threads) are both recorded, with the
+load average at the end of each run: on a shared machine CPU seconds compare better than wall.
 The naive loop (one cold re-solve per question, no bounds, no shared plans, no rule cuts carried)
 is timed on a random sample of the questions (seed 0) and extrapolated to all of them: the
 extrapolation is labelled as such. Each run's own plan solve is timed apart ("plan_s").
@@ -44,14 +46,19 @@ def main() -> None:
            platform.python_version(), "highs": highspy.Highs().version(),
            "instance": path.name, "gap": a.gap}
 
+    def cpu() -> float:  # this process and its finished children (pool workers), all threads
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
     def run(label: str, **kw) -> dict:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         rep = plot_importance(path, Scenario(), inst=inst, gap=a.gap, **kw)
         s = rep.summary
         rec = {"run": label, "questions": s["questions"], "screen": s["decided_by_screen"],
                "re_solved": s["re_solved"], "irreplaceable": s["irreplaceable"],
                "plan_s": s["seconds"]["plan"], "questions_s": s["seconds"]["questions"],
-               "wall_s": time.perf_counter() - t, "vacated_plots": s["vacated_plots"]}
+               "wall_s": time.perf_counter() - t, "cpu_s": cpu() - c,
+               "load_average": os.getloadavg()[0], "vacated_plots": s["vacated_plots"]}
         print(json.dumps(rec), flush=True)
         runs.append(rec)
         return rec

@@ -223,3 +223,29 @@ def test_commands_end_to_end(tmp_path: Path) -> None:
     answered = t["replacement_cost_wan"].notna() | t["irreplaceable"]
     illegal = t["decided_by"].astype(str).str.startswith("illegal")
     assert (answered | illegal).all()  # every vacated plot is ranked
+
+
+def test_known_plans_close_questions_without_changing_answers(tmp_path: Path) -> None:
+    """Plans handed in (a portfolio) only tighten upper bounds: answers stay within the gap of
+    brute force, and no more re-solves are needed than without them."""
+    gap, fewer = 0.01, 0
+    for seed in range(12):
+        inst, s, path = case(seed, False, tmp_path)
+        obj, full = feasible_plans(inst, s)
+        if len(obj) < 4:
+            continue
+        bad = np.zeros(inst.num_plots, dtype=np.int8)  # misses the targets: must be ignored
+        plain = plot_importance(path, s, inst=inst, gap=gap)
+        seeded = plot_importance(path, s, inst=inst, gap=gap, known=[bad, *full[1:4]])
+        assert seeded.summary["re_solved"] <= plain.summary["re_solved"]
+        fewer += seeded.summary["re_solved"] < plain.summary["re_solved"]
+        pos = {pid: i for i, pid in enumerate(inst.plots["plot_id"].to_numpy())}
+        for _, r in seeded.table.iterrows():
+            truth = brute_replacement(obj, full, pos[r["plot_id"]], False)
+            if truth is None:
+                assert r["irreplaceable"]
+                continue
+            base = seeded.summary["objective"] - obj[0]
+            tol = gap * (obj[0] + truth) + 1e-6
+            assert truth - tol <= r["replacement_cost_wan"] + base <= truth + tol
+    assert fewer >= 1

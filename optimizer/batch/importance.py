@@ -122,10 +122,13 @@ def plot_importance(
     naive: bool = False,
     sample: int | None = None,
     plan: np.ndarray | None = None,
+    known: list[np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportanceReport:
     """The replacement cost of each vacated plot of `plan` (per-plot actions; default: the
-    optimal plan of `scenario`, solved here, elastic off).
+    optimal plan of `scenario`, solved here, elastic off). known: other plans (e.g. a
+    portfolio) whose objectives bound the questions they meet from above; ones that miss a target
+    or break a rule of the scenario are ignored.
     sample: answer only this many questions (drawn with seed 0), for timing the naive loop."""
     t0 = time.perf_counter()
     if inst is None:
@@ -202,11 +205,20 @@ def plot_importance(
             lower[i] = np.inf
         if res["objective"] is not None:
             upper[i] = min(upper[i], res["objective"])
-            if not naive:  # this plan answers every question it meets
-                kept = res["kept"][plots]
-                meets = (kept == KEEP) | (~is_keep & (kept != FARMLAND))
-                upper[meets] = np.minimum(upper[meets], res["objective"])
+            if not naive:
+                share(res["kept"], res["objective"])
         _tick()
+
+    def share(kept: np.ndarray, objective: float) -> None:
+        """A plan (candidate actions) answers every question it meets, at its objective."""
+        k = kept[plots]
+        meets = (k == KEEP) | (~is_keep & (k != FARMLAND))
+        upper[meets] = np.minimum(upper[meets], objective)
+
+    for other in [] if naive else known or []:
+        x = plan_vector(pm.model, pm, other)
+        if x is not None and (not s.contiguity.enabled or farmland_blocks(inst, other, s).ok):
+            share(other[pm.candidates], pm.model.objective_value(x))
 
     run_tasks(answer, questions, done, wanted=wanted, workers=workers, scheduler=scheduler)
     asked = np.zeros(n, bool)

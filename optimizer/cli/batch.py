@@ -285,6 +285,9 @@ def importance(
         help="Dask scheduler address, e.g. tcp://host:8786 (instead of local workers)")] = None,
     plan: Annotated[Path | None, typer.Option(
         help="plan.csv to examine (default: solve the scenario's optimal plan)")] = None,
+    alternatives: Annotated[Path | None, typer.Option(
+        help="a portfolio (or sweep) folder: its plans bound the answers, saving re-solves")]
+    = None,
 ) -> None:
     """Replacement cost of every vacated plot of the best plan; importance.csv and a map."""
     from optimizer.batch.alternatives import AlternativesError
@@ -302,12 +305,22 @@ def importance(
             given = read_plan_actions(plan, inst.plots["plot_id"])
         except PlanFileError as err:
             fail(str(err))
+    known = []
+    if alternatives is not None:
+        from optimizer.plan.check import PlanFileError, read_plan_actions
+
+        for f in sorted(alternatives.glob("*/done.json")):
+            try:
+                known.append(read_plan_actions(f.parent / "plan.csv", inst.plots["plot_id"]))
+            except PlanFileError as err:
+                fail(str(err))
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task("replacement costs", total=None)
             rep = plot_importance(instance, sc, inst=inst, gap=gap, time_limit=time_limit,
                                   backend=backend, workers=n, scheduler=scheduler, plan=given,
+                                  known=known,
                                   progress=lambda k, total: bar.update(task, completed=k,
                                                                        total=total))
     except AlternativesError as err:

@@ -82,7 +82,7 @@ def _flipped(inst: Instance, s: Scenario, pm: PlanModel, q: Question) -> np.ndar
 
 def answer(q: Question) -> dict[str, Any]:
     """Worker: screen with the repaired flip, else re-solve warm (or cold, naive)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     inst, s, pm = built(q.instance, q.fingerprint, q.scenario)
     pm = forbid(with_rows(pm, q.rows), np.array([q.plot]), farmland=True,
                 forest=q.variant == "keep")
@@ -92,13 +92,13 @@ def answer(q: Question) -> dict[str, Any]:
         if obj - q.lower <= s.solver.mip_gap * abs(obj):
             return {"index": q.index, "how": "screen", "objective": obj, "bound": None,
                     "termination": "", "kept": start[pm.candidates],
-                    "seconds": time.perf_counter() - t0}
+                    "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
     r = solve_built(inst, s, pm, start=start).plan.result
     ok = r.has_solution and r.objective is not None
     return {"index": q.index, "how": "re-solve", "objective": r.objective if ok else None,
             "bound": r.bound, "termination": r.termination.value,
             "kept": pm.actions(r.x, inst.num_plots)[pm.candidates] if ok else None,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
 @dataclass
@@ -160,7 +160,7 @@ def plot_importance(
     upper = np.full(n, np.inf)
     how = np.full(n, "", dtype=object)
     term = np.full(n, "", dtype=object)
-    seconds = np.zeros(n)
+    seconds, cpu = np.zeros(n), np.zeros(n)  # per question: wall, CPU of its worker process
     t1 = time.perf_counter()
     if not naive:
         forced = [np.array([p, nc + p]) if v == "keep" else np.array([p])
@@ -199,6 +199,7 @@ def plot_importance(
             _tick()
             return
         how[i], term[i], seconds[i] = res["how"], res["termination"], res["seconds"]
+        cpu[i] = res.get("cpu_s", 0.0)
         if res["bound"] is not None and np.isfinite(res["bound"]):
             lower[i] = max(lower[i], res["bound"])
         if res["termination"] == Termination.INFEASIBLE.value:
@@ -224,7 +225,8 @@ def plot_importance(
     asked = np.zeros(n, bool)
     asked[order] = True
     frame = pd.DataFrame({"plot": plots, "variant": variant, "lower": lower, "upper": upper,
-                          "how": how, "termination": term, "seconds": seconds, "asked": asked})
+                          "how": how, "termination": term, "seconds": seconds, "cpu_s": cpu,
+                          "asked": asked})
     table = importance_table(inst, pm, actions, frame, z)
     summary = {
         "objective": z, "bound": bound if np.isfinite(bound) else None, "gap": gap_,
@@ -237,6 +239,9 @@ def plot_importance(
         # a re-solve may find a plan better than the one examined (it was optimal within the gap)
         "best_objective_found": float(min(z, upper.min(initial=np.inf))),
         "workers": workers, "scheduler": scheduler, "naive": naive,
+        "cpu_s": {"questions": float(cpu.sum()),
+                  "per_re_solve": float(cpu[how == "re-solve"].mean())
+                  if (how == "re-solve").any() else None},
         "seconds": {"plan": base_s, "lp_screen": screen_s,
                     "questions": time.perf_counter() - t1, "total": time.perf_counter() - t0},
     }

@@ -83,9 +83,12 @@ def solve_contiguous(
     say: Callable[[str], None],
     rule: Rule | None = None,
     start: np.ndarray | None = None,
+    start_actions: np.ndarray | None = None,
 ) -> ContiguousSolve:
     """`rule`/`start`: a caller's rule (e.g. the block rule at every year end of a schedule) and
-    rule-abiding warm start, used instead of the farmland rule and the greedy start."""
+    rule-abiding warm start (a model vector), used instead of the farmland rule and the greedy
+    start. `start_actions`: per-plot actions offered as the warm start (a rule-breaking one is
+    repaired first); dropped if it breaks the model, then the greedy start is used."""
     t0 = time.perf_counter()
     rule = rule or farmland_rule(inst, pm, s)
     backend = get_backend(backend_name)
@@ -107,8 +110,9 @@ def solve_contiguous(
         return ContiguousSolve(replace(first_lp, solver=backend_name, message="LP relaxation "
                                        "is infeasible: no plan meets every target"),
                                model, method)
-    warm = _greedy_start(inst, pm, rule, model, opts, t0, say) if s.contiguity.greedy_start \
-        and start is None else start
+    warm = start if start is not None else _given_start(pm, rule, model, start_actions)
+    if warm is None and s.contiguity.greedy_start:
+        warm = _greedy_start(inst, pm, rule, model, opts, t0, say)
     def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
         """A rule-abiding plan near a rule-breaking one, as a vector of `current`."""
         fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
@@ -149,6 +153,22 @@ def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np
             spent[0] += time.perf_counter() - now
 
     return heuristic
+
+
+def plan_vector(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray | None:
+    """The full model vector of a per-plot plan (None if it breaks the model's rows or bounds)."""
+    return _full_x(model, pm, actions)
+
+
+def _given_start(pm: PlanModel, rule: Rule, model: ArrayModel,
+                 start: np.ndarray | None) -> np.ndarray | None:
+    if start is None:
+        return None
+    if not rule.admissible(pm.vector(start)):
+        start = repair(pm, rule, start)
+        if start is None:
+            return None
+    return _full_x(model, pm, start)
 
 
 def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

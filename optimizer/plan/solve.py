@@ -12,7 +12,7 @@ import numpy as np
 from instances.instance import Instance
 from optimizer.blocks.decompose import AUTO_LNS_CANDIDATES, solve_decomposed
 from optimizer.blocks.rule import farmland_blocks, locked_findings
-from optimizer.blocks.search import solve_contiguous
+from optimizer.blocks.search import plan_vector, solve_contiguous
 from optimizer.model.build import PlanModel
 from optimizer.model.build import build_model as build_plain
 from optimizer.model.kpi import (
@@ -29,7 +29,8 @@ from optimizer.model.scenario import Scenario
 from optimizer.plan.phased import run_phased
 from optimizer.plan.schedule_check import schedule_checks
 from solvers import get_backend
-from solvers.base import SolveOptions
+from solvers.base import Cuts, SolveOptions
+from solvers.model import ArrayModel
 from solvers.result import Result, Termination
 
 Progress = Callable[[str], None]
@@ -161,3 +162,65 @@ def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptio
         method = out.method + (" + greedy fallback" if out.repaired else "")
         return out.result, method, out.rounds
     return get_backend(name).solve(pm.model, opts), "mip", []
+
+
+@dataclass
+class BuiltSolve:
+    plan: Plan
+    rule_rows: Cuts | None  # block-rule cuts found; valid for the same model with more rows/bounds
+
+
+def solve_built(
+    inst: Instance,
+    s: Scenario,
+    pm: PlanModel,
+    *,
+    backend: str | None = None,
+    time_limit: float | None = None,
+    start: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> BuiltSolve:
+    """Solve a built PlanModel as it is, for callers that add rows or tighten column bounds on
+    the model of `s` (portfolio, importance): no presolve report, no elastic switch. `start`:
+    per-plot actions offered as the warm start, dropped where they break the model (or, after a
+    repair, the block rule). The rule's cuts found come back so a related solve can start with
+    them instead of finding them again."""
+    say = progress or (lambda _msg: None)
+    t1 = time.perf_counter()
+    name = backend or s.solver.backend
+    opts = options_for(s, time_limit)
+    rows = None
+    if s.contiguity.enabled:
+        out = solve_contiguous(inst, pm, s, name, opts, say, start_actions=start)
+        result, rounds = out.result, out.rounds
+        method = out.method + (" + greedy fallback" if out.repaired else "")
+        rows = _rule_rows(out.model, pm.model.num_rows)
+    else:
+        b = get_backend(name)
+        warm = plan_vector(pm.model, pm, start) if start is not None else None
+        result = b.solve(pm.model, opts, warm_start=warm if "warm_start" in b.capabilities
+                         else None)
+        method, rounds = "mip", []
+    actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
+               else np.zeros(inst.num_plots, dtype=np.int8))
+    checks, violations, totals = assess(inst, pm, actions)
+    blocks = farmland_blocks(inst, actions, s)
+    if s.contiguity.enabled and not blocks.ok:
+        violations.append(RuleViolation("new farmland or forest block breaks the block rule", []))
+    timings = {"build_s": 0.0, "solve_s": time.perf_counter() - t1,
+               "total_s": time.perf_counter() - t1}
+    plan = Plan(inst.name, s, actions, checks, violations, totals, [], result, False, method,
+                timings, blocks.blocks, rounds, blocks.summary())
+    return BuiltSolve(plan, rows)
+
+
+def _rule_rows(final: ArrayModel, first: int) -> Cuts | None:
+    """Rows the rule solve appended after row `first`, less its presolve rows (re-added anyway)."""
+    keep = np.ones(final.num_rows, dtype=bool)
+    keep[:first] = False
+    pre = final.row_blocks.get("contiguity_presolve")
+    if pre is not None:
+        keep[pre] = False
+    if not keep.any():
+        return None
+    return Cuts(final.A[keep], final.row_lower[keep], final.row_upper[keep])

@@ -213,3 +213,44 @@ def finish_map(fig: plt.Figure, ax: plt.Axes, handles: list, title: str, path: P
     ax.set_title(title.replace("$", r"\$"), fontsize=10)
     fig.savefig(path, format="png", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
+
+
+def draw_value_map(
+    inst: Instance,
+    values: np.ndarray,
+    path: Path,
+    title: str,
+    label: str,
+    flagged: np.ndarray | None = None,
+    flagged_label: str = "",
+    cmap: str = "viridis_r",
+) -> None:
+    """Plots coloured by a value (NaN: not coloured), a colour bar named `label`, and the
+    `flagged` plots in red (e.g. selection frequency, replacement cost)."""
+    lu = inst.plots["land_use"].to_numpy()
+    colours = np.full(len(values), COLOURS["other"], dtype=object)
+    colours[inst.plots["collective"].to_numpy(bool)] = COLOURS["candidate"]
+    colours[lu == "farmland"] = COLOURS["existing_farmland"]
+    colours[lu == "forest"] = COLOURS["existing_forest"]
+    fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
+    inst.geometry.plot(ax=ax, color=list(colours), linewidth=0)
+    shown = np.isfinite(values)
+    if flagged is not None:
+        shown &= ~flagged
+    if shown.any():
+        lo, hi = float(values[shown].min()), float(values[shown].max())
+        norm = matplotlib.colors.Normalize(lo, hi if hi > lo else lo + 1.0)
+        gpd.GeoSeries(inst.geometry.values[shown], crs=inst.geometry.crs).plot(
+            ax=ax, color=plt.get_cmap(cmap)(norm(values[shown])), linewidth=0)
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
+                           shrink=0.5, pad=0.01)
+        bar.set_label(label)
+    handles = [Patch(color=COLOURS["candidate"], label="collective land, not coloured"),
+               Patch(color=COLOURS["existing_farmland"], label="existing farmland"),
+               Patch(color=COLOURS["existing_forest"], label="existing forest")]
+    if flagged is not None and flagged.any():
+        gpd.GeoSeries(inst.geometry.values[flagged], crs=inst.geometry.crs).plot(
+            ax=ax, color="#d7191c", linewidth=0)
+        handles.insert(0, Patch(color="#d7191c", label=f"{flagged_label} ({flagged.sum():,})"))
+    handles += zone_outlines(ax, inst)
+    finish_map(fig, ax, handles, title, path)

@@ -1,0 +1,336 @@
+"""`greenbelt importance`: what it costs to do without each vacated plot of the best plan.
+
+For each vacated plot p of the plan (objective z), the replacement cost is z_p - z, z_p the
+optimum when p must be kept; for a plot turned to farmland also z'_p - z, z'_p the optimum when p
+may be vacated but not become farmland. A plot whose loss leaves no plan meeting every target and
+rule is *irreplaceable* (the re-solve is proven infeasible).
+
+Each question is answered by bounds, lower L_p <= z_p <= U_p, until U_p - L_p <= gap * U_p:
+- L_p: the plan's own dual bound (z_p >= z* >= bound) and the LP relaxation with the plan's
+  block-rule cuts, raised by the marginals of p's column bounds (`lp_bounds`);
+- U_p: any known plan that meets the restriction: the plan with p flipped and repaired (in the
+  worker, before solving), and every plan a re-solve of another plot returns (all open questions
+  are checked against it at once);
+- only a question these bounds cannot decide is re-solved, warm: the block-rule cuts of the plan
+  up front and the repaired flip as the start. Questions go cheapest lower bound first, since
+  a cheap alternative plan tends to answer other cheap questions.
+Re-solves run in this process, on a process pool or on a Dask cluster (`alternatives.run_tasks`).
+`naive=True` is the one-solve-per-plot loop (no screen, no warm start, no shared plans), for the
+benchmark.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from instances.instance import Instance
+from optimizer.batch.alternatives import (
+    AlternativesError,
+    built,
+    forbid,
+    lp_bounds,
+    prime,
+    run_tasks,
+    strict,
+    with_rows,
+)
+from optimizer.batch.specs import instance_fingerprint
+from optimizer.blocks.rule import farmland_blocks, farmland_rule, repair
+from optimizer.blocks.search import plan_vector
+from optimizer.model.build import PlanModel, build_model
+from optimizer.model.kpi import FARMLAND, FOREST, KEEP
+from optimizer.model.scenario import Scenario
+from optimizer.plan.solve import solve_built
+from solvers.base import Cuts
+from solvers.result import Termination
+
+VARIANTS = ("keep", "no_farmland")  # p must be kept | p may not become farmland
+
+
+@dataclass
+class Question:
+    """One re-solve, as sent to a worker (picklable)."""
+
+    instance: str
+    fingerprint: str
+    scenario: dict[str, Any]
+    index: int  # position in the run's question arrays
+    plot: int  # candidate index
+    variant: str
+    base: np.ndarray  # per-plot actions of the plan
+    rows: Cuts | None  # block-rule cuts of the plan's solve (warm)
+    lower: float
+    warm: bool
+
+
+def _flipped(inst: Instance, s: Scenario, pm: PlanModel, q: Question) -> np.ndarray | None:
+    """The plan with the plot kept (or turned to forest), repaired; None if no repair works."""
+    act = q.base.copy()
+    p = pm.candidates[q.plot]
+    forest = pm.rules.forest_ok[p] and q.variant == "no_farmland"
+    act[p] = FOREST if forest else KEEP
+    fixed = repair(pm, farmland_rule(inst, pm, s), act) if s.contiguity.enabled else act
+    return None if fixed is None or plan_vector(pm.model, pm, fixed) is None else fixed
+
+
+def answer(q: Question) -> dict[str, Any]:
+    """Worker: screen with the repaired flip, else re-solve warm (or cold, naive)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    inst, s, pm = built(q.instance, q.fingerprint, q.scenario)
+    pm = forbid(with_rows(pm, q.rows), np.array([q.plot]), farmland=True,
+                forest=q.variant == "keep")
+    start = _flipped(inst, s, pm, q) if q.warm else None
+    if start is not None:
+        obj = pm.model.objective_value(plan_vector(pm.model, pm, start))
+        if obj - q.lower <= s.solver.mip_gap * abs(obj):
+            return {"index": q.index, "how": "screen", "objective": obj, "bound": None,
+                    "termination": "", "kept": start[pm.candidates],
+                    "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+    r = solve_built(inst, s, pm, start=start).plan.result
+    ok = r.has_solution and r.objective is not None
+    return {"index": q.index, "how": "re-solve", "objective": r.objective if ok else None,
+            "bound": r.bound, "termination": r.termination.value,
+            "kept": pm.actions(r.x, inst.num_plots)[pm.candidates] if ok else None,
+            "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+
+
+@dataclass
+class ImportanceReport:
+    actions: np.ndarray  # per-plot actions of the plan examined
+    table: pd.DataFrame  # one row per vacated plot
+    summary: dict[str, Any]
+    questions: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per question
+
+
+def plot_importance(
+    instance: Path,
+    scenario: Scenario,
+    *,
+    inst: Instance | None = None,
+    gap: float | None = None,
+    time_limit: float | None = None,
+    backend: str | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    naive: bool = False,
+    sample: int | None = None,
+    plan: np.ndarray | None = None,
+    known: list[np.ndarray] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportanceReport:
+    """The replacement cost of each vacated plot of `plan` (per-plot actions; default: the
+    optimal plan of `scenario`, solved here, elastic off). known: other plans (e.g. a
+    portfolio) whose objectives bound the questions they meet from above; ones that miss a target
+    or break a rule of the scenario are ignored.
+    sample: answer only this many questions (drawn with seed 0), for timing the naive loop."""
+    t0 = time.perf_counter()
+    if inst is None:
+        from instances.loader import load_instance
+
+        inst = load_instance(instance)
+    fp = instance_fingerprint(Path(instance))
+    prime(str(instance), fp, inst)
+    s = strict(scenario)
+    s.solver.mip_gap = s.solver.mip_gap if gap is None else gap
+    s.solver.backend = backend or s.solver.backend
+    s.solver.time_limit = s.solver.time_limit if time_limit is None else time_limit
+    pm = build_model(inst, s)
+    if plan is None:
+        actions, z, bound, status, rule_rows = _solved(inst, s, pm)
+    else:
+        actions, z, bound, status, rule_rows = _given(inst, s, pm, plan)
+    gap_ = s.solver.mip_gap
+    base_s = time.perf_counter() - t0
+    act = actions[pm.candidates]
+    must = pm.rules.must_vacate[pm.candidates]
+    keep_q = np.flatnonzero((act > 0) & ~must)
+    farm_q = np.flatnonzero(act == FARMLAND)
+    plots = np.concatenate([keep_q, farm_q])
+    variant = np.array(["keep"] * len(keep_q) + ["no_farmland"] * len(farm_q))
+    nc = len(pm.candidates)
+    n = len(plots)
+    lower = np.full(n, bound)
+    upper = np.full(n, np.inf)
+    how = np.full(n, "", dtype=object)
+    term = np.full(n, "", dtype=object)
+    seconds, cpu = np.zeros(n), np.zeros(n)  # per question: wall, CPU of its worker process
+    t1 = time.perf_counter()
+    if not naive:
+        forced = [np.array([p, nc + p]) if v == "keep" else np.array([p])
+                  for p, v in zip(plots, variant, strict=True)]
+        _, lp = lp_bounds(with_rows(pm, rule_rows).model, forced)
+        lower = np.maximum(lower, lp)
+    screen_s = time.perf_counter() - t1
+    order = np.argsort(lower, kind="stable") if not naive else np.arange(n)
+    if sample is not None and sample < n:
+        order = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
+    questions = [Question(str(instance), fp, s.to_dict(), int(i), int(plots[i]), str(variant[i]),
+                          actions, None if naive else rule_rows, float(lower[i]),
+                          not naive) for i in order]
+    is_keep = variant == "keep"
+    done_count = [0]
+
+    def decided(i: int) -> bool:
+        return bool(np.isfinite(upper[i]) and upper[i] - lower[i] <= gap_ * abs(upper[i]))
+
+    def wanted(q: Question) -> bool:
+        if not naive and decided(q.index):
+            how[q.index] = "screen"
+            _tick()
+            return False
+        return True
+
+    def _tick() -> None:
+        done_count[0] += 1
+        if progress:
+            progress(done_count[0], len(questions))
+
+    def done(q: Question, res: dict[str, Any]) -> None:
+        i = q.index
+        if "error" in res:
+            how[i], term[i] = "failed", res["error"]
+            _tick()
+            return
+        how[i], term[i], seconds[i] = res["how"], res["termination"], res["seconds"]
+        cpu[i] = res.get("cpu_s", 0.0)
+        if res["bound"] is not None and np.isfinite(res["bound"]):
+            lower[i] = max(lower[i], res["bound"])
+        if res["termination"] == Termination.INFEASIBLE.value:
+            lower[i] = np.inf
+        if res["objective"] is not None:
+            upper[i] = min(upper[i], res["objective"])
+            if not naive:
+                share(res["kept"], res["objective"])
+        _tick()
+
+    def share(kept: np.ndarray, objective: float) -> None:
+        """A plan (candidate actions) answers every question it meets, at its objective."""
+        k = kept[plots]
+        meets = (k == KEEP) | (~is_keep & (k != FARMLAND))
+        upper[meets] = np.minimum(upper[meets], objective)
+
+    for other in [] if naive else known or []:
+        x = plan_vector(pm.model, pm, other)
+        if x is not None and (not s.contiguity.enabled or farmland_blocks(inst, other, s).ok):
+            share(other[pm.candidates], pm.model.objective_value(x))
+
+    run_tasks(answer, questions, done, wanted=wanted, workers=workers, scheduler=scheduler)
+    asked = np.zeros(n, bool)
+    asked[order] = True
+    frame = pd.DataFrame({"plot": plots, "variant": variant, "lower": lower, "upper": upper,
+                          "how": how, "termination": term, "seconds": seconds, "cpu_s": cpu,
+                          "asked": asked})
+    table = importance_table(inst, pm, actions, frame, z)
+    summary = {
+        "objective": z, "bound": bound if np.isfinite(bound) else None, "gap": gap_,
+        "plan_status": status,
+        "vacated_plots": int((act > 0).sum()), "questions": int(asked.sum()),
+        "decided_by_screen": int(((how == "screen") & asked).sum()),
+        "re_solved": int(((how == "re-solve") & asked).sum()),
+        "failed": int((how == "failed").sum()),
+        "irreplaceable": int(np.isinf(lower).sum()),
+        # a re-solve may find a plan better than the one examined (it was optimal within the gap)
+        "best_objective_found": float(min(z, upper.min(initial=np.inf))),
+        "workers": workers, "scheduler": scheduler, "naive": naive,
+        "cpu_s": {"questions": float(cpu.sum()),
+                  "per_re_solve": float(cpu[how == "re-solve"].mean())
+                  if (how == "re-solve").any() else None},
+        "seconds": {"plan": base_s, "lp_screen": screen_s,
+                    "questions": time.perf_counter() - t1, "total": time.perf_counter() - t0},
+    }
+    return ImportanceReport(actions, table, summary, frame)
+
+
+def _solved(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
+        np.ndarray, float, float, str, Cuts | None]:
+    """The scenario's optimal plan: actions, objective, dual bound, status, block-rule cuts."""
+    base = solve_built(inst, s, pm)
+    plan, r = base.plan, base.plan.result
+    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
+        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
+                                "`greenbelt solve` reports the shortfalls")
+    bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
+    return plan.actions, float(r.objective), bound, plan.status, base.rule_rows
+
+
+def _given(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray) -> tuple[
+        np.ndarray, float, float, str, Cuts | None]:
+    """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
+    x = plan_vector(pm.model, pm, actions)
+    if x is None or (s.contiguity.enabled and not farmland_blocks(inst, actions, s).ok):
+        raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
+                                "`greenbelt check` names which")
+    z_lp, _ = lp_bounds(pm.model, [])
+    return actions, pm.model.objective_value(x), z_lp, "given plan", None
+
+
+def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.DataFrame,
+                     z: float) -> pd.DataFrame:
+    """One row per vacated plot: replacement cost (upper - z), its lower bound, the gap of the
+    answer, how it was decided; the same for 'may not become farmland' on farmland plots.
+    Ranked: irreplaceable first, then by replacement cost."""
+    p = inst.plots
+    cand = pm.candidates
+    vac = np.flatnonzero(actions[cand] > 0)
+    rows = pd.DataFrame({"plot": vac})
+    for variant, prefix in (("keep", ""), ("no_farmland", "farmland_")):
+        part = q[q["variant"] == variant].set_index("plot")
+        sub = part.reindex(vac)
+        upper, lower = sub["upper"].to_numpy(float), sub["lower"].to_numpy(float)
+        answered = sub["asked"].fillna(False).to_numpy(bool)
+        infeasible = answered & np.isinf(lower)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gap = np.where(np.isfinite(upper) & np.isfinite(lower),
+                           (upper - lower) / np.maximum(np.abs(upper), 1e-9), np.nan)
+        rows[f"{prefix}replacement_cost_wan"] = np.where(np.isfinite(upper), upper - z, np.nan)
+        rows[f"{prefix}lower_bound_wan"] = np.where(np.isfinite(lower), lower - z, np.nan)
+        rows[f"{prefix}gap"] = np.clip(gap, 0.0, None)
+        how = sub["how"].fillna("").to_numpy(object)
+        unknown = answered & ~infeasible & ~np.isfinite(upper) & (how != "failed")
+        rows[f"{prefix}decided_by"] = np.select(
+            [infeasible, unknown], ["proven infeasible", "unknown: no plan in the time limit"],
+            how)
+        rows[f"{prefix}irreplaceable"] = infeasible
+    ids = cand[vac]
+    must = pm.rules.must_vacate[ids]
+    rows["decided_by"] = np.where(must, "illegal building: must be vacated", rows["decided_by"])
+    out = pd.DataFrame({
+        "plot_id": p["plot_id"].astype(str).to_numpy()[ids],
+        "township": p["township"].astype(str).to_numpy()[ids],
+        "area_mu": pm.rules.area[ids].round(3),
+        "action": np.where(actions[ids] == FARMLAND, "farmland", "forest"),
+    })
+    out = pd.concat([out, rows.drop(columns="plot")], axis=1)
+    key = np.where(out["irreplaceable"], np.inf, out["replacement_cost_wan"].fillna(-np.inf))
+    out = out.iloc[np.argsort(-key, kind="stable")].reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+def write_importance(inst: Instance, report: ImportanceReport, out: Path) -> dict[str, Path]:
+    from optimizer.reporting.export import atomic_path, write_csv, write_json
+    from optimizer.reporting.maps import draw_value_map
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out / "importance.csv", "summary": out / "importance.json",
+             "map": out / "importance_map.png"}
+    write_csv(report.table, paths["table"])
+    write_json(report.summary, paths["summary"])
+    ids = pd.Index(inst.plots["plot_id"].astype(str))
+    pos = ids.get_indexer(report.table["plot_id"])
+    values = np.full(inst.num_plots, np.nan)
+    values[pos] = report.table["replacement_cost_wan"].to_numpy(float)
+    flagged = np.zeros(inst.num_plots, bool)
+    flagged[pos] = report.table["irreplaceable"].to_numpy(bool)
+    with atomic_path(paths["map"]) as tmp:
+        draw_value_map(inst, values, tmp, f"{inst.name}: replacement cost of each vacated plot",
+                       "replacement cost (wan yuan)", flagged=flagged,
+                       flagged_label="irreplaceable (no plan without it)")
+    return paths

@@ -20,16 +20,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
 from instances.instance import Instance
 from optimizer.blocks.construct import blocking_targets, construct, tolerance
-from optimizer.blocks.deadline import forks, quiet, run_with_deadline
+from optimizer.blocks.deadline import emit, forks, quiet, run_with_deadline
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (
-    CONSTRUCT_SHARE,
     LP_ROUNDS,
     ContiguousSolve,
     _expired,
@@ -46,6 +46,7 @@ from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
 AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots (measured)
+LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.6  # construction, bound and neighbourhoods: up to this share of the time
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
@@ -131,7 +132,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
     if lp_infeasible:
         return _infeasible(cut_model, pm.family_rows, opts, t0)
-    built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, CONSTRUCT_SHARE)),
+    built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE)),
                       say, pm.family_rows)
     cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
@@ -148,21 +149,22 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
-    def repaired(y: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-        fixed = repair(pm, rule, pm.actions(y, inst.num_plots))
-        return None if fixed is None else _full_x(current, pm, fixed, _left(opts, t0))
-
+    end = None if opts.time_limit is None else t0 + opts.time_limit
+    repaired = partial(_repair_into, pm, rule, inst.num_plots, end)
     warm = None if x is None else _full_x(cut_model, pm, pm.actions(x, inst.num_plots),
                                           _left(opts, t0))
     left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
     child = forks(left, cut_model.num_cols)
-    done, final, _ = run_with_deadline(
+    done, final, last = run_with_deadline(
         _row_generation, (cut_model, rule, backend, opts, t0, warm, quiet if child else say,
-                          None if child else repaired), left, cut_model.num_cols)
+                          repaired), left, cut_model.num_cols)
     if not done:  # stopped at the deadline: the best plan so far against the LP bound
         final = ContiguousSolve(Result("highs", Termination.TIME_LIMIT, False,
                                        message="row generation stopped at the time limit"),
                                 cut_model, "rowgen")
+        if last is not None and (x is None or cut_model.objective_value(last[:len(x)])
+                                 < cut_model.objective_value(x)):
+            x = last  # the last plan its repairs produced
     res = final.result
     if res.has_solution and res.x is not None and res.objective is not None:
         x, obj = res.x, res.objective
@@ -183,6 +185,18 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                       else Termination.TIME_LIMIT))
     res.stats.update({"lns_rounds": sum(r.get("phase") == "lns" for r in rounds)})
     return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
+
+
+def _repair_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
+                 y: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+    """Row generation's repair of a rule-breaking plan (a module function: it must pickle for
+    a child process); each repaired plan is emitted, so a stopped child still hands it back."""
+    fixed = repair(pm, rule, pm.actions(y, num_plots))
+    left = None if end is None else max(0.5, end - time.perf_counter())
+    out = None if fixed is None else _full_x(current, pm, fixed, left)
+    if out is not None:
+        emit(out)
+    return out
 
 
 def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

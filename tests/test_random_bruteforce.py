@@ -49,7 +49,9 @@ def check(seed: int, backend: str, method: str) -> str | None:
     if got < case.best - tol:
         return f"plan {got:.4f} below the enumerated optimum {case.best:.4f}"
     if r.objective is None or abs(r.objective - got) > tol:
-        return f"reported objective {r.objective} != the plan's {got:.4f}"
+        return f"solver objective {r.objective} != the plan's {got:.4f}"
+    if plan.objective is None or abs(plan.objective - got) > tol:
+        return f"recomputed objective {plan.objective} != the enumerated {got:.4f}"
     if r.bound is not None and r.bound > case.best + tol:
         return f"bound {r.bound:.4f} above the optimum {case.best:.4f}"
     return None

@@ -14,10 +14,12 @@ from optimizer.blocks.rule import farmland_blocks
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import (
+    ObjectiveParts,
     PlanTotals,
     RuleViolation,
     TargetCheck,
     evaluate_targets,
+    plan_objective,
     plan_totals,
     rule_violations,
 )
@@ -25,7 +27,7 @@ from optimizer.model.presolve import Finding, presolve
 from optimizer.model.scenario import Scenario
 from solvers import get_backend
 from solvers.base import SolveOptions
-from solvers.result import Result, Termination
+from solvers.result import Result, Termination, relative_gap
 
 Progress = Callable[[str], None]
 
@@ -46,6 +48,30 @@ class Plan:
     blocks: np.ndarray | None = None  # farmland block id per plot (-1: none), with contiguity
     rounds: list[dict] = field(default_factory=list)  # row-generation log
     block_summary: dict = field(default_factory=dict)  # new farmland blocks and their sizes
+    # the model's objective recomputed from the actions (None without a plan)
+    objective_parts: ObjectiveParts | None = None
+
+    @property
+    def objective(self) -> float | None:
+        """The plan's objective, recomputed from its actions and the instance."""
+        return None if self.objective_parts is None else self.objective_parts.total
+
+    @property
+    def solver_objective(self) -> float | None:
+        """The back-end's own value (may differ: scaled model, tolerances)."""
+        return None if self.result is None else self.result.objective
+
+    @property
+    def bound(self) -> float | None:
+        """The solver's lower bound when it is valid for our model, else None (CP-SAT on a
+        rounded model: see solvers/cpsat.py)."""
+        return None if self.result is None else self.result.bound
+
+    @property
+    def gap(self) -> float | None:
+        """|objective - bound| / |objective| from the recomputed objective; None without a
+        valid bound."""
+        return relative_gap(self.objective, self.bound)
 
     @property
     def all_met(self) -> bool:
@@ -59,8 +85,10 @@ class Plan:
             return "not solved"
         if not r.has_solution:
             return f"no plan found ({r.termination.value})"
-        gap = f"gap {r.gap:.3%}" if r.gap is not None else "gap unknown"
+        gap = f"gap {self.gap:.3%}" if self.gap is not None else "gap unknown"
         if r.termination is Termination.OPTIMAL:
+            if self.gap is None:  # CP-SAT on a rounded model: its proof is about that model
+                return "optimal for the solver's scaled model (no bound valid for this model)"
             return f"optimal within {gap}"
         return f"feasible plan, not proven optimal ({r.termination.value}, {gap})"
 
@@ -117,6 +145,8 @@ def solve_plan(
     actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
                else np.zeros(inst.num_plots, dtype=np.int8))
     checks, violations, totals = assess(inst, pm, actions)
+    parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)
+             if result.has_solution else None)
     blocks = farmland_blocks(inst, actions, s)
     if s.contiguity.enabled and blocks.violating:
         violations.append(RuleViolation("new farmland block neither touches existing farmland "
@@ -128,7 +158,8 @@ def solve_plan(
     timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t0}
     return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
-                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary())
+                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary(),
+                parts)
 
 
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,

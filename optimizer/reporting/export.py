@@ -92,10 +92,15 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "elastic_mode": plan.elastic,
         "solver": None if r is None else {
             "backend": r.solver, "termination": r.termination.value,
-            "has_solution": r.has_solution, "objective": r.objective, "bound": r.bound,
-            "gap": r.gap, "build_s": r.build_time, "solve_s": r.solve_time, "stats": r.stats,
+            "has_solution": r.has_solution,
+            # objective: recomputed from the plan's actions; gap: from it and the bound
+            "objective": plan.objective, "solver_objective": r.objective, "bound": plan.bound,
+            "bound_valid": plan.bound is not None, "gap": plan.gap, "solver_gap": r.gap,
+            "build_s": r.build_time, "solve_s": r.solve_time, "stats": r.stats,
             "message": r.message,
         },
+        "objective_parts": None if plan.objective_parts is None else {
+            **plan.objective_parts.__dict__, "total": plan.objective_parts.total},
         "method": plan.method,
         "timings": plan.timings,
         "targets": [c.to_dict() for c in plan.checks],

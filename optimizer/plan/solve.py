@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.rule import farmland_blocks
+from optimizer.blocks.rule import BlockReport, farmland_blocks
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import (
@@ -142,11 +142,35 @@ def solve_plan(
         if opts.time_limit is not None:  # the time limit covers both solves
             opts = replace(opts, time_limit=max(1.0, opts.time_limit - (time.perf_counter() - t1)))
         result, method, rounds = _run(inst, pm, s, name, opts, say)
+    actions, checks, violations, totals, blocks = _judge(inst, pm, s, result)
+    if elastic is False and result.has_solution and (
+            violations or not all(c.met for c in checks)):
+        # --no-elastic: a plan that misses a target or breaks a rule is no plan of the scenario
+        # (an illegal building that cannot be vacated leaves the model feasible)
+        missed = [f"{c.key}:{c.scope}" for c in checks if not c.met] + [v.rule for v in violations]
+        say("the plan misses " + "; ".join(missed) + " and elastic mode is off: no plan")
+        result = replace(result, has_solution=False, x=None, objective=None, gap=None,
+                         termination=Termination.INFEASIBLE if findings else Termination.OTHER,
+                         message=f"{result.message} (refused with elastic mode off: the plan "
+                                 f"misses {'; '.join(missed)})".strip())
+        actions, checks, violations, totals, blocks = _judge(inst, pm, s, result)
+    parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)
+             if result.has_solution else None)
+    # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
+    timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
+               "total_s": time.perf_counter() - t0}
+    return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
+                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary(),
+                parts)
+
+
+def _judge(inst: Instance, pm: PlanModel, s: Scenario, result: Result) -> tuple[
+        np.ndarray, list[TargetCheck], list[RuleViolation], PlanTotals, BlockReport]:
+    """The plan's actions (all keep without a solution), its target checks, rule violations,
+    totals and farmland blocks, recomputed from the actions and the geometry."""
     actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
                else np.zeros(inst.num_plots, dtype=np.int8))
     checks, violations, totals = assess(inst, pm, actions)
-    parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)
-             if result.has_solution else None)
     blocks = farmland_blocks(inst, actions, s)
     if s.contiguity.enabled and blocks.violating:
         violations.append(RuleViolation("new farmland block neither touches existing farmland "
@@ -154,12 +178,7 @@ def solve_plan(
     if s.contiguity.enabled and blocks.forest_violating:
         violations.append(RuleViolation("new forest block touches neither existing forest nor "
                                         "a green wedge", []))
-    # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
-    timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
-               "total_s": time.perf_counter() - t0}
-    return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
-                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary(),
-                parts)
+    return actions, checks, violations, totals, blocks
 
 
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,

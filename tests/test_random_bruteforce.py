@@ -76,3 +76,27 @@ def test_random_cases_cover_the_outcomes() -> None:
     assert elastic >= CASES // 5 and rule >= CASES // 5, (elastic, rule)
     assert 1 <= none <= CASES - 5, none
     assert np.isfinite([c.best for c in cases if c.best is not None]).all()
+
+
+def test_township_rows_name_only_their_plots() -> None:
+    """A township target or budget naming some townships: one row each, over that township's
+    plots (pandas' Categorical with values outside its categories, deprecated in pandas 3 and an
+    error in 4, built these rows; now no warning is raised)."""
+    import warnings
+
+    from optimizer.model.targets import target_families
+
+    case = next(c for c in map(random_case, range(SEED0, SEED0 + 100))
+                if c.scenario.targets.township_reduction_mu)
+    s, p = case.scenario, case.inst.plots
+    s.budget.township_wan = {"T0": 100.0, "nowhere": 5.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fams = {f.key: f for f in target_families(case.inst, s)[0]}
+    town = p["township"].astype(str).to_numpy()
+    area = p["area_mu"].to_numpy()
+    W = fams["township_reduction"].Wf.toarray()
+    for k, name in enumerate(s.targets.township_reduction_mu):
+        assert np.allclose(W[k], np.where(town == name, area, 0.0))
+    B = fams["township_budget"].Wf.toarray()
+    assert (B[0] > 0).sum() == (town == "T0").sum() and not B[1].any()

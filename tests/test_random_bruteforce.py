@@ -76,6 +76,19 @@ def test_random_cases_cover_the_outcomes() -> None:
     assert elastic >= CASES // 5 and rule >= CASES // 5, (elastic, rule)
     assert 1 <= none <= CASES - 5, none
     assert np.isfinite([c.best for c in cases if c.best is not None]).all()
+    rules = [c.scenario.contiguity for c in cases if c.scenario.contiguity.enabled]
+    shapes = {
+        "jitter": sum(c.layout == "jitter" for c in cases),
+        "voronoi": sum(c.layout == "voronoi" for c in cases),
+        "priority tier": sum(r.priority_block_mu is not None for r in rules),
+        "forest connected": sum(r.forest_connected for r in rules),
+        "township target": sum(bool(c.scenario.targets.township_reduction_mu) for c in cases),
+        "township budget": sum(bool(c.scenario.budget.township_wan) for c in cases),
+        "illegal building": sum(bool(c.inst.plots["illegal"].any()) for c in cases),
+        "central city straddled": sum(bool(((c.inst.plots["share_central_city"] % 1) > 0).any())
+                                      for c in cases),
+    }
+    assert min(shapes.values()) >= 1, shapes
 
 
 def test_township_rows_name_only_their_plots() -> None:

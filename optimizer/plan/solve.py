@@ -87,8 +87,13 @@ class Plan:
             return f"no plan found ({r.termination.value})"
         gap = f"gap {self.gap:.3%}" if self.gap is not None else "gap unknown"
         if r.termination is Termination.OPTIMAL:
-            if self.gap is None:  # CP-SAT on a rounded model: its proof is about that model
+            # CP-SAT on a rounded model proves optimality for that model only: call the plan
+            # optimal only when a valid bound shows the requested gap
+            if self.gap is None:
                 return "optimal for the solver's scaled model (no bound valid for this model)"
+            if self.gap > self.scenario.solver.mip_gap + 1e-6:
+                return (f"optimal for the solver's scaled model; not proven optimal for this "
+                        f"model ({gap} against a valid bound)")
             return f"optimal within {gap}"
         return f"feasible plan, not proven optimal ({r.termination.value}, {gap})"
 

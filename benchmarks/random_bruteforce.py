@@ -60,13 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     for backend, method in runs:
         t = time.perf_counter()
         bad = [(seed, p) for seed in seeds if (p := check(seed, backend, method))]
-        failures += [f"{backend}/{method} seed {seed}: {p}" for seed, p in bad]
+        for seed, p in bad:
+            failures.append(f"{backend}/{method} seed {seed}: {p}")
+            print("FAIL", failures[-1], flush=True)
         print(f"{backend:6s} {method:15s} {args.cases - len(bad):5d} agree, {len(bad):3d} differ "
               f"({time.perf_counter() - t:.0f} s)")
     if args.cli:
         failures += _cli(seeds, args.cli)
     for f in failures:
-        print("FAIL", f)
+        print("  ", f)
     print(f"total {time.perf_counter() - t0:.0f} s; {len(failures)} disagreement(s)")
     return 1 if failures else 0
 
@@ -89,10 +91,13 @@ def _cli(seeds: range, count: int) -> list[str]:
         toml.write_text(to_toml(case.scenario.to_dict()), encoding="utf-8")
         r = runner.invoke(app, ["solve", str(case.path), "--out", str(out / str(seed)),
                                 "--scenario", str(toml), "--no-elastic"])
-        files = sorted(p.name for p in (out / str(seed)).iterdir())
+        folder = out / str(seed)
+        files = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
         codes.append(r.exit_code)
         if r.exit_code != 3 or files != ["summary.json"]:
-            bad.append(f"cli --no-elastic seed {seed}: exit {r.exit_code}, wrote {files}")
+            bad.append(f"cli --no-elastic seed {seed}: exit {r.exit_code}, wrote {files}: "
+                       + (r.output.strip().splitlines() or [""])[-1][:200])
+            print("FAIL", bad[-1], flush=True)
         if len(codes) == count:
             break
     print(f"cli --no-elastic on {len(codes)} impossible cases: exit codes "

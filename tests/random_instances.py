@@ -132,7 +132,7 @@ def _case(seed: int) -> Case:
     c.enabled = bool(rng.random() < 0.35)
     c.min_block_mu = float(rng.choice([15.0, 40.0]))
     if rng.random() < 0.35:
-        c.priority_block_mu = float(rng.choice([20.0, 50.0]))
+        c.priority_block_mu = c.min_block_mu * float(rng.choice([1.5, 3.0]))  # >= min_block
     c.forest_connected = bool(rng.random() < 0.3)
     s.solver.time_limit = 30
     s.solver.mip_gap = 0.0

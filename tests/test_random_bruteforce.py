@@ -8,6 +8,7 @@ names its seed: ``random_case(seed)`` rebuilds it. GREENBELT_RANDOM_CASES sets t
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,16 @@ def test_township_rows_name_only_their_plots() -> None:
         assert np.allclose(W[k], np.where(town == name, area, 0.0))
     B = fams["township_budget"].Wf.toarray()
     assert (B[0] > 0).sum() == (town == "T0").sum() and not B[1].any()
+
+
+def test_random_scenarios_are_valid_scenario_files(tmp_path: Path) -> None:
+    """Every random scenario passes the scenario checks a TOML file gets (the CLI runs them: a
+    priority tier below the minimum block size was refused there)."""
+    from optimizer.batch.specs import to_toml
+    from optimizer.model.scenario import load_scenario
+
+    for seed in range(SEED0, SEED0 + CASES):
+        data = random_case(seed).scenario.to_dict()
+        path = tmp_path / f"{seed}.toml"
+        path.write_text(to_toml(data), encoding="utf-8")
+        assert load_scenario(path).to_dict() == data, seed

@@ -87,7 +87,7 @@ def test_stuffing_workaround_is_gated_on_the_version_and_the_model() -> None:
 def test_cpsat_objective_is_the_float_models_and_its_bound_holds() -> None:
     """Shortfall 2.2565 sits between grid points: on a 0.01 grid CP-SAT's grid optimum is
     27,547.08 with a grid bound above the true optimum; the polished plan is the optimum, no bound
-    is claimed. The default grid (0.01 of the objective per column) is fine enough here."""
+    is claimed. The default grid (a step following each column's price) is much closer."""
     model = read_mps(REPRO / "elastic.mps")
     coarse = CpSatBackend(continuous_step=0.01, objective_step=np.inf)
     for backend in (coarse, get_backend("cpsat")):
@@ -97,21 +97,24 @@ def test_cpsat_objective_is_the_float_models_and_its_bound_holds() -> None:
         assert r.bound is None and r.gap is None and r.stats["bound_valid"] == 0.0
     r = coarse.solve(model, EXACT)
     assert r.stats["scaled_bound"] > r.objective  # the grid bound would have been wrong
-    fine = get_backend("cpsat").solve(model, EXACT)
-    assert fine.stats["scaled_bound"] <= fine.objective + 0.01 * model.num_cols
+    fine = get_backend("cpsat").solve(model, EXACT)  # each grid moves c @ x by <= 1 per column
+    assert r.stats["scaled_bound"] - r.objective > 30.0
+    assert fine.stats["scaled_bound"] - fine.objective < 1.0 * model.num_cols
 
 
 def test_cpsat_grid_step_follows_the_objective() -> None:
     """A shortfall priced 10,000 per unit on a 0.01 grid moved the objective by up to 100 per
     row: CP-SAT chose a plan 16.2 above the optimum as "optimal" (random case 10069). The step
-    is now at most 0.01 / |c_j| (at least 1e-6), and that case is solved to the optimum."""
+    is now at most 0.01 / |c_j|, a power of ten, at least 1e-4 (with 1e-6, domains of 1e15
+    points, CP-SAT answered 30% above the optimum: case 10025); both are solved to the optimum."""
     from optimizer.plan.solve import solve_plan
     from tests.random_instances import random_case
 
-    case = random_case(10069)
-    s = case.scenario
-    plan = solve_plan(case.inst, s, backend="cpsat", elastic=s.elastic.enabled)
-    assert s.elastic.enabled and plan.objective == pytest.approx(case.best, rel=1e-9)
+    for seed in (10069, 10025):
+        case = random_case(seed)
+        s = case.scenario
+        plan = solve_plan(case.inst, s, backend="cpsat", elastic=s.elastic.enabled)
+        assert s.elastic.enabled and plan.objective == pytest.approx(case.best, rel=1e-9), seed
 
 
 def test_cpsat_bound_on_a_pure_integer_model_is_valid() -> None:

@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench-quick clean
 
-$(VENV)/.installed: pyproject.toml
+# Compatible ranges in pyproject.toml; the tested set pinned by constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -64,14 +64,16 @@ class Case:
     budget_wan: float | None = None  # tight_budget: the total budget
     trace: bool = False  # HiGHS: record incumbent and bound over time
     cache: str = ""
+    candidates: int = 0  # > 0: a village-mode instance with this many candidate plots
 
     @property
     def instance(self) -> str:
-        return f"{self.district}_{self.plots}"
+        return f"{self.district}_c{self.candidates}" if self.candidates \
+            else f"{self.district}_{self.plots}"
 
     def kill_after(self) -> float:
         """Wall-clock cap of the worker: the time limit with slack for loading and rounds."""
-        return 2.0 * self.time_limit + 60.0 + self.plots / 2000.0
+        return 2.0 * self.time_limit + 60.0 + max(self.plots, 4 * self.candidates) / 2000.0
 
 
 # ---------------------------------------------------------------- instances
@@ -83,13 +85,18 @@ def cache_dir(given: str | None = None) -> Path:
     return d
 
 
-def instance_file(district: str, plots: int, seed: int, cache: Path) -> Path:
-    """The cached GeoPackage, generated on first use."""
-    path = cache / f"{district}_{plots}_s{seed}.gpkg"
+def instance_file(district: str, plots: int, seed: int, cache: Path, candidates: int = 0) -> Path:
+    """The cached GeoPackage, generated on first use: `plots` plots in the coarse mode, or
+    `candidates` candidate plots in villages (realistic parcel sizes) when candidates > 0."""
+    name = f"{district}_c{candidates}" if candidates else f"{district}_{plots}"
+    path = cache / f"{name}_s{seed}.gpkg"
     if not path.exists():
         from instances.generator import generate
 
-        generate(district, plots, seed, path)
+        if candidates:
+            generate(district, None, seed, path, mode="villages", candidates=candidates)
+        else:
+            generate(district, plots, seed, path, mode="coarse")
     return path
 
 
@@ -101,10 +108,11 @@ def _loader_version() -> str:
     return h.hexdigest()[:10]
 
 
-def load_cached(district: str, plots: int, seed: int, cache: Path) -> tuple[Any, float]:
+def load_cached(district: str, plots: int, seed: int, cache: Path,
+                candidates: int = 0) -> tuple[Any, float]:
     """The loaded Instance (from its pickle when present) and the GeoPackage load time
     (measured when the pickle was made, kept beside it)."""
-    gpkg = instance_file(district, plots, seed, cache)
+    gpkg = instance_file(district, plots, seed, cache, candidates)
     pkl = gpkg.with_suffix(f".{_loader_version()}.pickle")
     if pkl.exists() and pkl.stat().st_mtime >= gpkg.stat().st_mtime:
         with pkl.open("rb") as fh:
@@ -224,7 +232,8 @@ def run_case(case: Case) -> dict[str, Any]:
     # back-ends import their library inside solve(); import it first so it is not timed
     importlib.import_module("highspy")  # row generation and the greedy start use HiGHS
     importlib.import_module(_LIBRARIES[case.backend])
-    inst, load_s = load_cached(case.district, case.plots, case.seed, cache_dir(case.cache))
+    inst, load_s = load_cached(case.district, case.plots, case.seed, cache_dir(case.cache),
+                               case.candidates)
     row: dict[str, Any] = {
         "instance": case.instance, "district": case.district, "plots": inst.num_plots,
         "seed": case.seed, "scenario": case.scenario, "backend": case.backend,

@@ -19,9 +19,11 @@ import pyogrio
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from instances import villages as vil
 from instances import zones as zmod
 from instances.geography import check_district, district_geometry, tiananmen_xy
 from instances.schema import (
+    CANDIDATE_LAND_USES,
     CRS_EPSG,
     M2_PER_MU,
     META_LAYER,
@@ -38,6 +40,18 @@ GRID_M = 0.001  # coordinates snapped to 1 mm so neighbouring plots share exact 
 DENSITY_SIGMA = 0.75  # log-sd of the point density: plot sizes become lognormal-like
 
 Progress = Callable[[str, float], None]
+
+# Village mode (instances/villages.py does the geometry).
+MODES = ("auto", "villages", "coarse")
+DEFAULT_CANDIDATES = 10_000
+MIN_CANDIDATES, MAX_CANDIDATES = 200, 400_000
+MAX_COLLECTIVE_SHARE = 0.5  # collective parcels may cover at most this share of a district
+BACKGROUND_MEAN_MU = 60.0  # mean area of the background (non-candidate) plots ...
+MAX_BACKGROUND = 50_000  # ... within [MIN_PLOTS, MAX_BACKGROUND] background plots
+VILLAGE_FIELD_M, VILLAGE_FIELD_SIGMA = 4000.0, 0.8  # clustering of village centres
+VILLAGE_MAJORITY = 0.85  # share of a village's parcels of its type (industrial / settlement)
+FARM_VILLAGE_SHARE = 0.3  # villages set among existing farmland
+FARM_VILLAGE_BONUS = 3.0  # farmland score +/- for background plots next to (non-)farm villages
 
 # Land-use quotas: share of each stratum's area (the priority stratum by area inside the zones).
 # Uses are allocated in this order, each to the highest-scoring plots left; `other` takes the rest.
@@ -66,6 +80,17 @@ DEMOLITION_FACTOR = {"collective_industrial": 1.0, "rural_settlement": 1.3, "urb
 POLLUTED_RATE = {"collective_industrial": 0.08, "rural_settlement": 0.02}  # others 0.01
 ILLEGAL_RATE, PROTECTED_RATE = 0.02, 0.03  # of collective plots, exclusive
 UNSUITABLE_RATE = {"mountain": 0.60}  # soil unsuitable for farmland; elsewhere 0.05
+# Village mode: the background plots take the same quotas except the collective ones (the
+# villages provide that land) and a little more existing farmland in the priority zones, so that
+# the new farmland needed (28.4% of the priority area) fits an outer district's budget, which the
+# default scenario ties to its small reduction target (Daxing: 200 万元 x 1,796 mu).
+VILLAGE_PRIORITY_FARMLAND = 0.272
+VILLAGE_QUOTAS = {lu: dict(q, priority=VILLAGE_PRIORITY_FARMLAND) if lu == "farmland" else q
+                  for lu, q in QUOTAS.items() if lu not in CANDIDATE_LAND_USES}
+# Collective construction land's share of each stratum (the two collective quotas together):
+# the reference area that sets the default median parcel area of the village mode.
+COLLECTIVE_SHARE = {s: QUOTAS["collective_industrial"][s] + QUOTAS["rural_settlement"][s]
+                    for s in STRATA}
 
 
 def _rng(seed: int, district: str, tag: str) -> np.random.Generator:
@@ -210,16 +235,24 @@ def _strata(priority: np.ndarray, core: np.ndarray, water: np.ndarray, plain: np
     return np.select(conds, [0, 1, 2, 3], default=4)
 
 
-def allocate_land_use(weight: np.ndarray, stratum: np.ndarray, scores: dict[str, np.ndarray]
-                      ) -> np.ndarray:
+def allocate_land_use(weight: np.ndarray, stratum: np.ndarray, scores: dict[str, np.ndarray],
+                      preset: np.ndarray | None = None) -> np.ndarray:
     """Per stratum and in QUOTAS order, give each land use the highest-scoring plots left until
-    its quota of the stratum's weight is reached; `other` takes what remains."""
+    its quota of the stratum's weight is reached; `other` takes what remains. `preset`: a land
+    use per plot ("" = free); preset plots count in the stratum totals but are not reallocated,
+    and land uses already preset somewhere (the village parcels) take no further plots."""
     use = np.full(len(weight), "other", dtype=object)
     free = np.ones(len(weight), bool)
+    quotas = QUOTAS
+    if preset is not None:
+        fixed = preset != ""
+        use[fixed] = preset[fixed]
+        free[fixed] = False
+        quotas = VILLAGE_QUOTAS
     for s, name in enumerate(STRATA):
         members = stratum == s
         total = weight[members].sum()
-        for lu, quota in QUOTAS.items():
+        for lu, quota in quotas.items():
             cand = np.flatnonzero(members & free)
             if quota[name] <= 0 or len(cand) == 0:
                 continue
@@ -242,9 +275,15 @@ def _quantile_flag(z: np.ndarray, groups: np.ndarray, rates: dict, default: floa
     return flag
 
 
-def attributes(plots: np.ndarray, zones: dict[str, BaseGeometry], district: str, seed: int
+def attributes(plots: np.ndarray, zones: dict[str, BaseGeometry], district: str, seed: int,
+               preset: np.ndarray | None = None, farmland_bonus: np.ndarray | None = None
                ) -> pd.DataFrame:
-    """Land use, output, costs and flags for every plot (see README for each distribution)."""
+    """Land use, output, costs and flags for every plot (see README for each distribution).
+
+    Village mode: `preset` holds the village parcels' land use ("" elsewhere), `farmland_bonus`
+    is added to the farmland score (background plots around farm / non-farm villages), and
+    illegal buildings are drawn only among parcels that may become forest (outside the farmland
+    protection space), so that a must-vacate parcel always has somewhere to go."""
     rng = _rng(seed, district, "attributes")
     fld = _rng(seed, district, "fields")  # smooth fields: independent of the plot count
     n = len(plots)
@@ -267,8 +306,10 @@ def attributes(plots: np.ndarray, zones: dict[str, BaseGeometry], district: str,
     scores["water"] += 4.0 * flags["river_channel"] + 1.5 * flags["water_source"]
     scores["urban"] += 2.0 * np.exp(-d_km / 12.0)
     scores["farmland"] += 1.5 * flags["farmland_protection_space"] - 3.0 * flags["river_channel"]
+    if farmland_bonus is not None:
+        scores["farmland"] += farmland_bonus
     scores["forest"] += 0.5 * flags["green_wedges"]
-    land_use = allocate_land_use(weight, stratum, scores)
+    land_use = allocate_land_use(weight, stratum, scores, preset)
 
     # Output: area x lognormal efficiency (万元/mu/yr), higher towards the centre, correlated.
     f_eff = zmod.smooth_field(fld, x, y, 1500.0)
@@ -297,7 +338,10 @@ def attributes(plots: np.ndarray, zones: dict[str, BaseGeometry], district: str,
                               land_use, POLLUTED_RATE, 0.01)
     collective = np.isin(land_use, ["collective_industrial", "rural_settlement"])
     u = rng.uniform(size=n)
-    illegal = collective & (u < ILLEGAL_RATE)
+    may_vacate = collective
+    if preset is not None:
+        may_vacate = collective & (area_share(plots, zones["farmland_protection_space"]) == 0)
+    illegal = may_vacate & (u < ILLEGAL_RATE)
     protected = collective & (u >= ILLEGAL_RATE) & (u < ILLEGAL_RATE + PROTECTED_RATE)
     return pd.DataFrame({
         "land_use": land_use.astype(str),
@@ -366,10 +410,148 @@ def _reference_areas(name: str, poly: BaseGeometry, zones: dict[str, BaseGeometr
     return meta
 
 
-def build(district: str, plots: int, seed: int, progress: Progress | None = None
+def _check_mode(mode: str, plots: int | None, candidates: int | None,
+                median_mu: float | None) -> str:
+    """Resolve mode "auto" (coarse when only `plots` is given, villages otherwise) and check
+    the arguments that belong to each mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "auto":
+        mode = "coarse" if plots is not None and candidates is None else "villages"
+    if mode == "coarse":
+        if candidates is not None or median_mu is not None:
+            raise ValueError("candidates and median_mu belong to mode 'villages'")
+        return mode
+    if plots is not None:
+        raise ValueError("mode 'villages' takes `candidates`; the plot count follows from it "
+                         "(pass plots=None)")
+    if candidates is not None and (isinstance(candidates, bool)
+                                   or not isinstance(candidates, int | np.integer)):
+        raise ValueError(f"candidates must be an integer, got {candidates!r}")
+    if candidates is not None and not MIN_CANDIDATES <= candidates <= MAX_CANDIDATES:
+        raise ValueError(f"candidates must lie in [{MIN_CANDIDATES}, {MAX_CANDIDATES}], "
+                         f"got {candidates}")
+    lo, hi = vil.MEDIAN_RANGE_MU
+    if median_mu is not None and not (isinstance(median_mu, int | float | np.number)
+                                      and lo <= median_mu <= hi):
+        raise ValueError(f"median_mu must lie in [{lo:g}, {hi:g}] mu, got {median_mu!r}")
+    return mode
+
+
+def _strata_geometries(poly: BaseGeometry, zones: dict[str, BaseGeometry]
+                       ) -> dict[str, BaseGeometry]:
+    """The strata as areas (first match wins, as for plots): core, priority, water source,
+    plain, mountain."""
+    out: dict[str, BaseGeometry] = {}
+    taken = shapely.Polygon()
+    for name, zone in zip(STRATA, (zones["central_built_up"], zones["priority"],
+                                   zones["water_source"], zones["plain_area"], poly),
+                          strict=True):
+        out[name] = shapely.difference(zone, taken)
+        taken = shapely.union(taken, zone)
+    return out
+
+
+def _stratum_at(strata: dict[str, BaseGeometry], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Stratum index (STRATA order) of points."""
+    conds = [_in_zone(strata[name], x, y) for name in STRATA[:-1]]
+    return np.select(conds, list(range(len(conds))), default=len(STRATA) - 1)
+
+
+def village_plan(name: str, candidates: int, median_mu: float | None = None
+                 ) -> dict[str, float]:
+    """Collective reference area of a district (the coarse quotas), the median parcel area
+    and the expected collective area for `candidates` parcels (mu)."""
+    poly = district_geometry(name)
+    city = {**zmod.city_zones(), "priority": zmod.priority_zone()}
+    zones = {k: g.intersection(poly) for k, g in city.items()}
+    return _village_plan(poly, zones, candidates, median_mu)
+
+
+def _village_plan(poly: BaseGeometry, zones: dict[str, BaseGeometry], candidates: int,
+                  median_mu: float | None) -> dict[str, float]:
+    strata = _strata_geometries(poly, zones)
+    reference = sum(strata[s].area * COLLECTIVE_SHARE[s] for s in STRATA) / M2_PER_MU
+    lo, hi = vil.MEDIAN_RANGE_MU
+    if median_mu is None:
+        median_mu = float(np.clip(reference / (candidates * vil.PARCEL_MEAN_TO_MEDIAN), lo, hi))
+    collective = candidates * median_mu * vil.PARCEL_MEAN_TO_MEDIAN
+    total = poly.area / M2_PER_MU
+    return {"reference_mu": reference, "median_mu": float(median_mu),
+            "collective_mu": collective, "district_mu": total}
+
+
+def _village_plots(name: str, poly: BaseGeometry, zones: dict[str, BaseGeometry],
+                   candidates: int, median_mu: float | None, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+    """Village layout: plots, preset land use ("" = background), farmland score bonus, meta."""
+    plan = _village_plan(poly, zones, candidates, median_mu)
+    if plan["collective_mu"] > MAX_COLLECTIVE_SHARE * plan["district_mu"]:
+        most = int(MAX_COLLECTIVE_SHARE * plan["district_mu"]
+                   / (plan["median_mu"] * vil.PARCEL_MEAN_TO_MEDIAN))
+        raise ValueError(f"{candidates} candidates of median {plan['median_mu']:.1f} mu would "
+                         f"cover more than {MAX_COLLECTIVE_SHARE:.0%} of {name}; at most "
+                         f"{most} fit")
+    strata = _strata_geometries(poly, zones)
+    field = _rng(seed, name, "village field")
+    k = field.normal(0.0, 1.0 / VILLAGE_FIELD_M, size=(64, 2))
+    phase = field.uniform(0, 2 * np.pi, 64)
+    share = np.array([COLLECTIVE_SHARE[s] for s in STRATA])
+    ind = np.array([QUOTAS["collective_industrial"][s] for s in STRATA]) / share
+
+    def density(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        f = np.sqrt(2 / 64) * np.cos(np.column_stack((x, y)) @ k.T + phase).sum(axis=1)
+        w = share[_stratum_at(strata, x, y)] / share.max()
+        return w * np.exp(VILLAGE_FIELD_SIGMA * (np.minimum(f, 3.0) - 3.0))
+
+    def industrial(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return ind[_stratum_at(strata, x, y)]
+
+    n_bg = int(np.clip(round((plan["district_mu"] - plan["collective_mu"]) / BACKGROUND_MEAN_MU),
+                       MIN_PLOTS, MAX_BACKGROUND))
+    bg = _sample_points(poly, n_bg, _rng(seed, name, "background points"))
+    lay = vil.layout(poly, candidates, plan["median_mu"], density, bg, industrial,
+                     FARM_VILLAGE_SHARE, _rng(seed, name, "villages"))
+    rng = _rng(seed, name, "village uses")
+    n = len(lay.geoms)
+    own_type = rng.uniform(size=n) < VILLAGE_MAJORITY
+    vind = lay.village_industrial[np.maximum(lay.village, 0)]
+    ind_parcel = np.where(own_type, vind, ~vind)
+    preset = np.where(lay.candidate, np.where(ind_parcel, "collective_industrial",
+                                              "rural_settlement"), "").astype(object)
+    # Background plots next to a farm village lean to farmland, next to other villages away.
+    bonus = np.zeros(n)
+    cand = np.flatnonzero(lay.candidate)
+    tree = shapely.STRtree(lay.geoms[cand])
+    bgi = np.flatnonzero(~lay.candidate)
+    src, dst = tree.query(lay.geoms[bgi], predicate="intersects")
+    farm = lay.village_farm[lay.village[cand[dst]]]
+    near_farm = np.zeros(n, bool)
+    near_other = np.zeros(n, bool)
+    near_farm[bgi[src[farm]]] = True
+    near_other[bgi[src[~farm]]] = True
+    bonus[near_farm] = FARM_VILLAGE_BONUS
+    bonus[near_other & ~near_farm] = -FARM_VILLAGE_BONUS
+    meta = {"mode": "villages", "candidates": str(candidates),
+            "median_mu": f"{plan['median_mu']:.2f}", "villages": str(len(lay.village_xy))}
+    return lay.geoms, preset, bonus, meta
+
+
+def build(district: str, plots: int | None, seed: int, progress: Progress | None = None, *,
+          mode: str = "auto", candidates: int | None = None, median_mu: float | None = None
           ) -> dict[str, pd.DataFrame]:
-    """All layers of an instance in memory: plots, every zone layer, townships, meta."""
-    name = _check_args(district, plots, seed)
+    """All layers of an instance in memory: plots, every zone layer, townships, meta.
+
+    mode "coarse": `plots` Voronoi plots of lognormal-like size (land use by quotas);
+    mode "villages": `candidates` collective parcels in villages (median `median_mu`, default
+    chosen from the district's collective reference area within [5, 15] mu) plus larger
+    background plots; "auto" (default): coarse when only `plots` is given, else villages."""
+    mode = _check_mode(mode, plots, candidates, median_mu)
+    if mode == "coarse":
+        name = _check_args(district, plots, seed)  # type: ignore[arg-type]
+    else:
+        name = _check_args(district, MIN_PLOTS, seed)
+        candidates = DEFAULT_CANDIDATES if candidates is None else int(candidates)
     report = progress or (lambda step, fraction: None)
     report("zones", 0.0)
     poly = district_geometry(name)
@@ -377,13 +559,21 @@ def build(district: str, plots: int, seed: int, progress: Progress | None = None
     shapely.prepare(poly)
     zones = {k: g.intersection(poly) for k, g in city.items()}
     report("tessellation", 0.1)
-    geoms = tessellate(poly, int(plots), _rng(seed, name, "points"))
+    preset = bonus = None
+    extra_meta: dict[str, str] = {}
+    if mode == "coarse":
+        geoms = tessellate(poly, int(plots), _rng(seed, name, "points"))  # type: ignore[arg-type]
+    else:
+        geoms, preset, bonus, extra_meta = _village_plots(name, poly, zones, candidates,
+                                                          median_mu, seed)
     rep = shapely.point_on_surface(geoms)
     xy = shapely.get_coordinates(rep)
     order = _morton_order(xy[:, 0], xy[:, 1])
     geoms, rep = geoms[order], rep[order]
+    if preset is not None and bonus is not None:
+        preset, bonus = preset[order], bonus[order]
     report("land use", 0.55)
-    attrs = attributes(geoms, zones, name, seed)
+    attrs = attributes(geoms, zones, name, seed, preset, bonus)
     report("townships", 0.8)
     units = zmod.townships(name)
     table = pd.DataFrame({
@@ -404,7 +594,8 @@ def build(district: str, plots: int, seed: int, progress: Progress | None = None
         layers[z] = _zone_frame(geom, z)
     layers[TOWNSHIPS_LAYER] = units
     meta = {"generator": "instances.generator", "generator_version": GENERATOR_VERSION,
-            "district": name, "seed": str(seed), "plots": str(plots), "crs": f"EPSG:{CRS_EPSG}",
+            "district": name, "seed": str(seed), "plots": str(len(geoms)),
+            "crs": f"EPSG:{CRS_EPSG}", **extra_meta,
             **_reference_areas(name, poly, zones)}
     layers[META_LAYER] = pd.DataFrame({"key": list(meta), "value": list(meta.values())})
     return layers
@@ -431,15 +622,25 @@ def write_layers(layers: dict[str, pd.DataFrame], out: Path) -> Path:
     return out
 
 
-def generate(district: str, plots: int, seed: int, out: Path,
-             progress: Progress | None = None) -> Path:
-    """Write a synthetic instance of `plots` plots on the real boundary of `district` (pinyin,
-    or 'beijing' for the whole city) to the GeoPackage `out` (EPSG:4548); returns `out`.
+def generate(district: str, plots: int | None, seed: int, out: Path | str,
+             progress: Progress | None = None, *, mode: str = "auto",
+             candidates: int | None = None, median_mu: float | None = None) -> Path:
+    """Write a synthetic instance on the real boundary of `district` (pinyin, or 'beijing' for
+    the whole city) to the GeoPackage `out` (EPSG:4548); returns `out`.
 
-    Deterministic for (district, plots, seed). ValueError for an unknown district or a plot
-    count outside [500, 200000]. `progress(step, fraction)` reports the overall fraction done.
+    mode "villages" (the default for new instances: `generate(d, None, seed, out,
+    candidates=10_000)`): `candidates` collective parcels (rural settlements and collective
+    industry) in villages, median `median_mu` mu (default: from the district's collective
+    reference area, within [5, 15]), the other land in larger plots; the plot count follows.
+    mode "coarse": exactly `plots` plots, land use by quotas (the original generator).
+    mode "auto": coarse when only `plots` is given, villages otherwise.
+
+    Deterministic for the arguments. ValueError for an unknown district or mode, a plot count
+    outside [500, 200000], a candidate count outside [200, 400000] or one that does not fit the
+    district. `progress(step, fraction)` reports the overall fraction done.
     """
-    layers = build(district, plots, seed, progress)
+    layers = build(district, plots, seed, progress, mode=mode, candidates=candidates,
+                   median_mu=median_mu)
     if progress:
         progress("writing", 0.9)
     path = write_layers(layers, Path(out))

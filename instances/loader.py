@@ -34,6 +34,13 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from instances import derived_cache, overlay
+from instances.attributes import (
+    SHAPEFILE_NAME_LEN,
+    check_reference_areas,
+    check_stored_types,
+    flags,
+    numbers,
+)
 from instances.errors import InstanceError
 from instances.instance import Instance
 from instances.schema import (
@@ -57,10 +64,7 @@ OVERLAP_MIN_FRACTION = 0.001  # of the smaller plot
 # Plot columns derived from the geometry, in the order they are added (cached by derived_cache).
 DERIVED_COLUMNS = ("area_mu", *(f"share_{name}" for name in (*ZONE_LAYERS, "priority")),
                    "touches_farmland", "touches_forest")
-SHAPEFILE_NAME_LEN = 10  # dBase truncates field names: "demolition_wan_per_mu" -> "demolition"
 SHAPEFILE_FALLBACK_ENCODING = "gb18030"  # superset of GBK, the usual Chinese GIS encoding
-_FLAG_WORDS = {"1": True, "0": False, "1.0": True, "0.0": False, "true": True, "false": False,
-               "yes": True, "no": False}
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon, MultiPolygon
 
 
@@ -82,6 +86,8 @@ def load_instance(path: str | Path, *, layers_dir_encoding: str | None = None,
                             layer=PLOTS_LAYER)
     plots = _plot_columns(gdf.drop(columns=gdf.geometry.name), source.file(PLOTS_LAYER))
     ids = plots["plot_id"].to_numpy()
+    if PLOTS_LAYER in source.layers:
+        check_stored_types(source.path, source.file(PLOTS_LAYER), PLOTS_LAYER, ids)
     geoms = _clean_polygons(gdf.geometry.to_numpy(), source.file(PLOTS_LAYER), PLOTS_LAYER,
                             ids, drop_empty=False)
     zones: dict[str, gpd.GeoDataFrame] = {}
@@ -355,9 +361,9 @@ def _plot_columns(df: pd.DataFrame, file: str) -> pd.DataFrame:
                 raise fail(int(np.flatnonzero(blank)[0]), name, "missing value")
             out[name] = text.astype(str).to_numpy()
         elif kind == "float":
-            out[name] = _numbers(col, lambda row, problem, n=name: fail(row, n, problem))
+            out[name] = numbers(col, lambda row, problem, n=name: fail(row, n, problem))
         else:
-            out[name] = _flags(col, lambda row, problem, n=name: fail(row, n, problem))
+            out[name] = flags(col, lambda row, problem, n=name: fail(row, n, problem))
     unknown = ~out["land_use"].isin(LAND_USES).to_numpy()
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
@@ -384,36 +390,6 @@ def _plot_ids(col: pd.Series, file: str) -> NDArray[np.object_]:
         raise InstanceError(file, f"duplicate plot_id, also at row {first + 1}",
                             layer=PLOTS_LAYER, row=row + 1, plot_id=ids[row], field="plot_id")
     return ids
-
-
-def _numbers(col: pd.Series, fail: Callable[[int, str], InstanceError]) -> NDArray[np.float64]:
-    """Finite non-negative floats."""
-    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    nan = np.isnan(values)
-    if nan.any():
-        row = int(np.flatnonzero(nan)[0])
-        raw = col.iloc[row]
-        raise fail(row, "missing value (NaN)" if pd.isna(raw) else f"not a number {raw!r}")
-    bad = np.isinf(values) | (values < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise fail(row, f"{'negative' if values[row] < 0 else 'infinite'} value {values[row]}")
-    return values
-
-
-def _flags(col: pd.Series, fail: Callable[[int, str], InstanceError]) -> NDArray[np.bool_]:
-    """Booleans from bool, 0/1, true/false, yes/no (case-insensitive)."""
-    if pd.api.types.is_bool_dtype(col) and not col.isna().any():
-        return col.to_numpy(dtype=bool)
-    words = col.astype("string").str.strip().str.lower()
-    values = words.map(_FLAG_WORDS)
-    bad = values.isna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raw = col.iloc[row]
-        raise fail(row, "missing value" if pd.isna(raw) else
-                   f"not a yes/no value {raw!r} (use 0/1, true/false or yes/no)")
-    return values.to_numpy(dtype=bool)
 
 
 def _check_overlaps(file: str, ids: NDArray[np.object_], area_m2: NDArray[np.float64],
@@ -447,4 +423,6 @@ def _meta(source: _Source) -> dict[str, str]:
         row = int(np.flatnonzero(bad)[0])
         problem = "missing key" if blank[row] else f"duplicate key {keys[row]!r}"
         raise InstanceError(file, problem, layer=META_LAYER, row=row + 1, field="key")
-    return dict(zip(keys.astype(str), values.astype(str), strict=True))
+    meta = dict(zip(keys.astype(str), values.astype(str), strict=True))
+    check_reference_areas(meta, list(keys.astype(str)), file)
+    return meta

@@ -57,3 +57,10 @@ TOWNSHIPS_LAYER = "townships"
 # Optional non-spatial table of (key, value) strings, e.g. citywide reference areas for
 # dividing citywide targets among districts.
 META_LAYER = "meta"
+
+# The largest value a plot's number may hold (万元, 万元/mu): beyond it a figure cannot be a cost
+# or an output, and solvers would treat the cost it makes as infinite. The loader refuses it.
+MAX_PLOT_VALUE = 1.0e9
+# Reference areas in the meta table (mu) that divide citywide targets among districts
+# ("city_<kind>_mu", "district_<kind>_mu"): numbers >= 0, the city_* ones > 0.
+META_AREA_KINDS = ("central", "priority", "total", "plain")

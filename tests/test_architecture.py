@@ -135,3 +135,11 @@ def test_no_folder_is_crowded() -> None:
             siblings = [p for p in folder.glob("*.py")
                         if p.name not in ("__init__.py", "__main__.py")]
             assert len(siblings) <= 9, f"{folder.relative_to(ROOT)} holds {len(siblings)} modules"
+
+
+def test_nothing_imports_the_api() -> None:
+    """optimizer/api.py is the top of the house (notebooks): it may import every stage, and no
+    module of the project imports it, so the one-way rule holds with it on top."""
+    bad = sorted(mod for mod, path in MODULES.items()
+                 if mod != "optimizer.api" and "optimizer.api" in project_imports(path))
+    assert not bad, bad

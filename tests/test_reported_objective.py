@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -72,7 +74,8 @@ def test_cpsat_elastic_reports_the_recomputed_objective_and_no_gap() -> None:
 
 
 @pytest.mark.parametrize("backend", ["highs", "scip"])
-def test_summary_and_sweep_row_take_the_recomputed_objective(backend: str) -> None:
+def test_summary_and_sweep_row_take_the_recomputed_objective(backend: str,
+                                                             tmp_path: Path) -> None:
     case = random_case(1003)
     plan = solve_plan(case.inst, case.scenario, backend=backend)
     assert plan.result.has_solution
@@ -86,6 +89,14 @@ def test_summary_and_sweep_row_take_the_recomputed_objective(backend: str) -> No
         assert objective == pytest.approx(plan.objective_parts.total)
         assert solver == pytest.approx(plan.objective + 1234.5)
         assert gap == pytest.approx(relative_gap(plan.objective, plan.result.bound))
+    if plan.gap is not None:  # report.html shows the same gap
+        from optimizer.reporting.export import plan_table
+        from optimizer.reporting.report import write_report
+
+        plan.result.gap = 0.5  # the solver's own gap, from its own objective
+        page = tmp_path / "report.html"
+        write_report(case.inst, plan, plan_table(case.inst, plan), page)
+        assert f"gap {plan.gap:.3%}" in page.read_text(encoding="utf-8")
     parts = summary["objective_parts"]
     assert parts["total"] == pytest.approx(parts["lost_output"] + parts["cost"]
                                            + parts["compactness"] + parts["shortfall_penalty"])

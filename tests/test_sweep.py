@@ -141,7 +141,7 @@ def test_scenario_toml_round_trips() -> None:
     s.targets.township_reduction_mu = {"chaoyang-03": 800.0, "a b": 1.5}
     s.targets.plain_forest_coverage = 0.32
     s.budget.total_wan = 1e7
-    s.elastic.penalty = float("inf")
+    s.elastic.penalty = 1.5e9  # inf is refused now (issue 14); an odd finite value instead
     data = s.to_dict()
     text = sw.to_toml(data)
     assert scenario_from_dict(tomllib.loads(text)).to_dict() == data
@@ -233,6 +233,12 @@ def _assert_complete_files(out: Path, plot_ids: pd.Series) -> None:
             mpimg.imread(f)
         elif f.suffix == ".gpkg":
             assert len(gpd.read_file(f, layer="plan")) == len(plot_ids)
+        elif f.suffix == ".xlsx":
+            import openpyxl
+
+            assert openpyxl.load_workbook(f, read_only=True).sheetnames
+        elif f.suffix == ".html":
+            assert f.read_text(encoding="utf-8").rstrip().endswith("</html>")
         else:
             raise AssertionError(f"unexpected file {f}")
 

@@ -31,6 +31,12 @@ from optimizer.model.kpi import (  # noqa: E402
 from optimizer.model.scenario import Scenario  # noqa: E402
 from optimizer.model.targets import plot_rules, target_families  # noqa: E402
 from optimizer.plan.check import read_plan_actions  # noqa: E402
+from optimizer.plan.runset import (  # noqa: E402
+    OutputFolderError,
+    begin_set,
+    finish_set,
+    prepare_output_folder,
+)
 from optimizer.reporting.export import atomic_path, write_csv  # noqa: E402
 from optimizer.reporting.maps import COLOURS, fill_plots, finish_map, zone_outlines  # noqa: E402
 
@@ -38,6 +44,7 @@ from optimizer.reporting.maps import COLOURS, fill_plots, finish_map, zone_outli
 CHANGES = ("unchanged", "kept->vacated", "vacated->kept", "farmland->forest", "forest->farmland")
 CHANGE_COLOURS = ("#e6e6e6", "#2166ac", "#d6604d", COLOURS["forest"], COLOURS["farmland"])
 UNCHANGED_VACATED = "#969696"
+OUTPUTS = ("changed_plots.csv", "kpi_deltas.csv", "difference_map.png")
 TOTALS = (("vacated_mu", "vacated area", "mu"), ("vacated_plots", "vacated plots", "plots"),
           ("farmland_mu", "to farmland", "mu"), ("forest_mu", "to forest", "mu"),
           ("cost_wan", "cost", "万元"), ("lost_output_wan", "lost output", "万元/year"),
@@ -123,12 +130,18 @@ def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,
     a = read_plan_actions(Path(plan_a), ids)
     b = read_plan_actions(Path(plan_b), ids)
     cmp = compare_actions(inst, s, a, b)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"changed": out / "changed_plots.csv", "kpis": out / "kpi_deltas.csv",
-             "map": out / "difference_map.png"}
-    write_csv(cmp.changed, paths["changed"])
-    write_csv(cmp.kpis, paths["kpis"])
-    with atomic_path(paths["map"]) as tmp:
-        short = [f"{Path(p).parent.name}/{Path(p).name}" for p in (plan_a, plan_b)]
-        draw_difference_map(inst, a, cmp.codes, tmp, f"{inst.name}: A = {short[0]}, B = {short[1]}")
+    prepare_output_folder(out, OUTPUTS)
+    paths = dict(zip(("changed", "kpis", "map"), (out / name for name in OUTPUTS), strict=True))
+    begin_set(out)  # the three files as one set, like a plan's (optimizer.plan.runset)
+    try:
+        write_csv(cmp.changed, paths["changed"])
+        write_csv(cmp.kpis, paths["kpis"])
+        with atomic_path(paths["map"]) as tmp:
+            short = [f"{Path(p).parent.name}/{Path(p).name}" for p in (plan_a, plan_b)]
+            draw_difference_map(inst, a, cmp.codes, tmp,
+                                f"{inst.name}: A = {short[0]}, B = {short[1]}")
+        finish_set(out, list(OUTPUTS))
+    except OSError as err:
+        raise OutputFolderError(f"{out}: cannot write the comparison ({err}); the folder is "
+                                "marked incomplete") from None
     return cmp, paths

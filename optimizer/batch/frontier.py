@@ -115,7 +115,7 @@ def draw_frontier(table: pd.DataFrame, path: Path, vary: str, measure: str, titl
                 label="no plan (failed or no solution)")
     ax.set_xlabel(vary)
     ax.set_ylabel(f"{measure} ({UNITS[measure]})")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title.replace("$", r"\$"), fontsize=10)  # "$" would start mathtext
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer.model.scenario import ScenarioError, read_scenario_toml
+
 KEY_VERSION = 1
 FULL_HASH_LIMIT = 64 * 2**20  # files up to this size are hashed whole
 EDGE_BYTES = 2**20  # bigger ones: size + mtime + path + first and last MiB
@@ -119,13 +121,10 @@ def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"{path}: scenario file not found")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SweepError(f"{path}: not valid TOML: {err}") from None
+        return read_scenario_toml(Path(path))  # the one reader: BOM, encoding, folder
+    except ScenarioError as err:
+        raise SweepError(str(err)) from None
 
 
 def _solver_overrides(raw: dict[str, Any], backend: str | None, time_limit: float | None) -> None:

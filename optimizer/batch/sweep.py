@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import sys
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from instances.instance import Instance
+from optimizer.batch.lifecycle import dask_client, die_with_parent, stop_workers
 from optimizer.batch.specs import (
     ScenarioSpec,
     SweepError,
@@ -41,6 +43,7 @@ from optimizer.batch.specs import (
     to_toml,
 )
 from optimizer.model.scenario import ScenarioError, scenario_from_dict
+from optimizer.plan.runset import MARKER
 from optimizer.plan.solve import Plan, solve_plan
 from optimizer.reporting.export import atomic_path, json_ready, write_csv, write_json, write_outputs
 
@@ -205,7 +208,9 @@ def run_task(task: Task) -> dict[str, Any]:
         plan = solve_plan(inst, scenario_from_dict(job.scenario, job.name),
                           elastic=task.options.get("elastic"))
         with _WRITE_LOCK:
-            written = write_outputs(inst, plan, folder)  # no plan: summary.json only
+            # no plan: summary.json only; plan.xlsx / report.html are per-plan extras (seconds
+            # each at 20k plots): `greenbelt solve --scenario <folder>/scenario.toml` makes them
+            written = write_outputs(inst, plan, folder, planner_files=False)
         with atomic_path(folder / "scenario.toml") as tmp:
             tmp.write_text(to_toml(job.scenario), encoding="utf-8")
         record = _record(job, plan_row(plan))
@@ -242,6 +247,8 @@ def read_done(folder: Path, key: str) -> dict[str, Any] | None:
     if not isinstance(rec, dict) or rec.get("key") != key or not isinstance(rec.get("row"), dict):
         return None
     if not all((folder / name).is_file() for name in rec.get("outputs", OUTPUTS)):
+        return None
+    if (folder / MARKER).exists():  # a later attempt was killed while writing: not done
         return None
     return rec
 
@@ -335,7 +342,8 @@ def _run_local(tasks: list[Task], workers: int,
         for task in tasks:
             done(task, run_task(task))
         return
-    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context())
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context(),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(run_task, t): t for t in tasks}
         for fut in as_completed(futures):
@@ -345,18 +353,25 @@ def _run_local(tasks: list[Task], workers: int,
             except Exception as err:  # a crashed worker process
                 rec = _failed_outside(task, err)
             done(task, rec)
+    except BaseException:
+        # Ctrl-C or any failure here: end the running scenarios now (a solver deep in C code
+        # may never see the interrupt) and drop the queued ones; a rerun resumes them, and
+        # their folders are whole or marked incomplete.
+        stop_workers(pool)
+        raise
     finally:
-        # On Ctrl-C do not wait for the queued scenarios (a rerun resumes them); running ones
-        # end with their own interrupt, their files written whole or not at all.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(tasks: list[Task], address: str,
               done: Callable[[Task, dict[str, Any]], None]) -> None:
-    from distributed import Client
-    from distributed import as_completed as dask_completed
+    try:
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise SweepError("a Dask scheduler needs the optional packages dask and distributed: "
+                         "pip install 'greenbelt[dask]'") from None
 
-    with Client(address, set_as_default=False) as client:
+    with dask_client(address) as client:
         futures = {client.submit(run_task, t, pure=False): t for t in tasks}
         for fut in dask_completed(list(futures), loop=client.loop):
             task = futures[fut]

@@ -23,6 +23,7 @@ from optimizer.blocks.cuts import (
 from optimizer.blocks.greedy import greedy_farmland
 from optimizer.model.build import PlanModel
 from optimizer.model.kpi import FARMLAND, FOREST, KEEP, evaluate_targets
+from optimizer.model.presolve import Finding
 from optimizer.model.scenario import Scenario
 from solvers.base import Cuts
 from solvers.model import ArrayModel
@@ -106,19 +107,60 @@ class CombinedSeparator:
         return cuts
 
 
-def with_presolve(model: ArrayModel, rule: Rule, pm: PlanModel) -> ArrayModel:
-    """Fix plots that cannot be in any admissible block; add the up-front rows."""
+def _presolve_parts(model: ArrayModel, rule: Rule, pm: PlanModel) -> tuple[np.ndarray, list[Cuts]]:
+    """Column bounds with every plot that can be in no admissible block fixed, and the rows."""
     col_upper = model.col_upper.copy()  # never write into arrays other models share
     cand = pm.candidates
     ok = {FARMLAND: pm.rules.farmland_ok[cand], FOREST: pm.rules.forest_ok[cand]}
+    rows = []
     for p in rule.parts:
         cuts, fix = presolve_cuts(p.graph, p.cols, ok[p.action][p.plots],
                                   num_cols=model.num_cols)
         col_upper[p.cols[fix]] = 0.0
-        model = replace(model, col_upper=col_upper)
+        rows.append(cuts)
+    return col_upper, rows
+
+
+def _rule_locked(pm: PlanModel, col_upper: np.ndarray) -> np.ndarray:
+    """Candidates (bool) the model must vacate (illegal buildings) but whose every allowed use the
+    block rule closes: e.g. only farmland is allowed and no admissible block can hold the plot."""
+    forced = pm.model.row_lower[pm.model.row_blocks["one_action"]] > 0
+    return forced & (col_upper[pm.f_cols] <= 0) & (col_upper[pm.g_cols] <= 0)
+
+
+def with_presolve(model: ArrayModel, rule: Rule, pm: PlanModel) -> ArrayModel:
+    """Fix plots that cannot be in any admissible block; add the up-front rows. In elastic mode an
+    illegal building the rule locks (`locked_findings`) is no longer forced: it is kept, named by
+    the finding and reported as a rule violation, so a best plan still comes out."""
+    col_upper, rows = _presolve_parts(model, rule, pm)
+    locked = _rule_locked(pm, col_upper)
+    if locked.any() and pm.shortfall_cols:
+        row_lower = model.row_lower.copy()
+        row_lower[np.flatnonzero(locked) + model.row_blocks["one_action"].start] = 0.0
+        model = replace(model, row_lower=row_lower)
+    model = replace(model, col_upper=col_upper)
+    for cuts in rows:
         if len(cuts):
             model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="contiguity_presolve")
     return model
+
+
+def locked_findings(inst: Instance, pm: PlanModel, s: Scenario) -> list[Finding]:
+    """Rules that cannot all hold on one plot, found before solving: an illegal building (must be
+    vacated) whose allowed uses the block rule all closes. Without elastic mode no plan exists."""
+    rule = farmland_rule(inst, pm, s)
+    col_upper, _ = _presolve_parts(pm.model, rule, pm)
+    locked = pm.candidates[_rule_locked(pm, col_upper)]
+    if not locked.size:
+        return []
+    ids = ", ".join(map(str, inst.plots["plot_id"].to_numpy()[locked][:5]))
+    more = f" and {locked.size - 5} more" if locked.size > 5 else ""
+    area = float(pm.rules.area[locked].sum())
+    return [Finding("must_vacate", f"{locked.size} illegal building plot(s) must be vacated but "
+                    f"may only become farmland and can join no farmland block that touches "
+                    f"existing farmland or reaches {s.contiguity.min_block_mu:g} mu: {ids}{more} "
+                    f"(elastic mode keeps them: {area:,.1f} mu short of vacating every illegal "
+                    f"building)", area, 0.0)]
 
 
 def repair(pm: PlanModel, rule: Rule, actions: np.ndarray) -> np.ndarray | None:

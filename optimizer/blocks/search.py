@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
+from optimizer.blocks.construct import construct
 from optimizer.blocks.flow import add_flow_formulation
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.model.build import PlanModel
@@ -33,6 +34,8 @@ from solvers.result import Result, Termination, relative_gap
 LOOSE_GAP = 0.02  # row generation: gap while no rule-abiding plan is known
 LP_ROUNDS = 8  # fractional cut rounds on the LP relaxation before the first MIP
 HEURISTIC_SHARE = 0.2  # branch-and-cut: at most this share of the time in the repair heuristic
+CONSTRUCT_SHARE = 0.3  # the constructed warm start: at most this share of the time left
+MIN_STEP = 0.5  # seconds: the least time a solver step is given
 
 
 @dataclass
@@ -48,7 +51,8 @@ def _lp(model: ArrayModel) -> ArrayModel:
     return replace(model, integrality=np.zeros(model.num_cols, dtype=bool))
 
 
-def _full_x(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray | None:
+def _full_x(model: ArrayModel, pm: PlanModel, actions: np.ndarray,
+            time_limit: float | None = None) -> np.ndarray | None:
     """The model vector of a plan: f/g from the actions, every other column (compactness
     products, shortfalls, ...) at its best value given them (an LP with f/g fixed).
     None if the plan is not feasible for the model."""
@@ -62,7 +66,7 @@ def _full_x(model: ArrayModel, pm: PlanModel, actions: np.ndarray) -> np.ndarray
         x = fg
     else:
         lp = get_backend("highs").solve(replace(_lp(model), col_lower=lower, col_upper=upper),
-                                        SolveOptions())
+                                        SolveOptions(time_limit=time_limit))
         if not lp.has_solution or lp.x is None:
             return None
         x = lp.x.copy()
@@ -98,7 +102,7 @@ def solve_contiguous(
     def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
         """A rule-abiding plan near a rule-breaking one, as a vector of `current`."""
         fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
-        return None if fixed is None else _full_x(current, pm, fixed)
+        return None if fixed is None else _full_x(current, pm, fixed, _left(opts, t0))
 
     if method == "branch_and_cut":
         sep = CombinedSeparator(rule, fractional=True)
@@ -139,13 +143,20 @@ def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np
 
 def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
                   opts: SolveOptions, t0: float, say: Callable[[str], None]) -> np.ndarray | None:
-    """A first plan without the rule (cheap), repaired into a rule-abiding warm start."""
+    """The warm start: the constructed plan (every target, blocks admissible by construction,
+    `construct`); failing that, a first plan without the rule repaired into a rule-abiding one."""
+    built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, CONSTRUCT_SHARE)), say)
+    if built.x is not None:
+        return built.x
+    say(built.message)
+    if _expired(opts, t0):
+        return None
     first = get_backend("highs").solve(model, replace(opts, mip_gap=max(opts.mip_gap, LOOSE_GAP),
                                                       time_limit=_left(opts, t0, 0.25)))
-    if not first.has_solution or first.x is None:
+    if not first.has_solution or first.x is None or _expired(opts, t0):
         return None
     fixed = repair(pm, rule, pm.actions(first.x, inst.num_plots))
-    warm = None if fixed is None else _full_x(model, pm, fixed)
+    warm = None if fixed is None else _full_x(model, pm, fixed, _left(opts, t0))
     if warm is not None:
         say(f"greedy repair of the plan without the rule: objective "
             f"{model.objective_value(warm):,.1f}")
@@ -153,9 +164,15 @@ def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
 
 
 def _left(opts: SolveOptions, t0: float, share: float = 1.0) -> float | None:
+    """`share` of the time left, at least MIN_STEP seconds (a step given less cannot start a
+    solver usefully; callers check `_expired` before starting one)."""
     if opts.time_limit is None:
         return None
-    return max(1.0, share * (opts.time_limit - (time.perf_counter() - t0)))
+    return max(MIN_STEP, share * (opts.time_limit - (time.perf_counter() - t0)))
+
+
+def _expired(opts: SolveOptions, t0: float) -> bool:
+    return opts.time_limit is not None and time.perf_counter() - t0 >= opts.time_limit - MIN_STEP
 
 
 def _row_generation(
@@ -177,6 +194,8 @@ def _row_generation(
     # report the best of them (a cut-short last round may have a poor one).
     best_bound = -np.inf
     for k in range(LP_ROUNDS):
+        if k and _expired(opts, t0):
+            break
         t = time.perf_counter()
         lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, 0.2)))
         if not lp.has_solution or lp.x is None:
@@ -237,7 +256,7 @@ def _row_generation(
             continue
         for c in found:
             model = model.add_rows(c.A, c.lower, c.upper, block="cuts")
-        if limit is not None and limit <= 1.0:
+        if _expired(opts, t0):
             break
     if np.isfinite(best_bound):
         result = replace(result, bound=best_bound)

@@ -19,6 +19,8 @@ from optimizer.cli.common import (
     load_instance_or_fail,
     load_scenario_or_fail,
     out_console,
+    out_folder_or_fail,
+    time_limit_or_fail,
 )
 
 BACKEND_HELP = "highs | cbc | cpsat | scip (default: each scenario's solver.backend)"
@@ -74,15 +76,30 @@ def sweep_table(table, title: str) -> Table:
 
 def _run(plan, workers: int | None, scheduler: str | None, what: str):
     """Run a planned sweep with a progress bar. The instance is loaded here first (when there is
-    anything to solve) so a bad file gives one clear line before any worker starts; in-process
-    runs reuse that load."""
-    from optimizer.batch.sweep import default_workers, pending_jobs, prime_instance, run_sweep
+    anything to solve, Dask or not) so a bad file gives one clear line, exit 1, before any
+    scenario starts; in-process runs reuse that load."""
+    from optimizer.batch.lifecycle import check_dask_address
+    from optimizer.batch.sweep import (
+        SweepError,
+        default_workers,
+        pending_jobs,
+        prime_instance,
+        run_sweep,
+    )
 
-    if pending_jobs(plan) and not scheduler:
+    if scheduler is not None:
+        try:
+            check_dask_address(scheduler)
+        except SweepError as err:
+            fail(str(err))
+    if pending_jobs(plan):
         prime_instance(plan, load_instance_or_fail(plan.instance))
     n = default_workers() if workers is None else max(1, workers)
-    with sweep_progress(len(plan.jobs), what) as update:
-        return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
+    try:
+        with sweep_progress(len(plan.jobs), what) as update:
+            return run_sweep(plan, workers=n, scheduler=scheduler, progress=update)
+    except SweepError as err:  # no Dask scheduler at that address, or no dask packages
+        fail(str(err))
 
 
 @app.command()
@@ -115,6 +132,8 @@ def sweep(
         specs_from_grid,
     )
 
+    time_limit_or_fail(time_limit)
+    out_folder_or_fail(out)
     files = [*(scenarios or []), *(more_scenarios or [])]
     if files and grid:
         fail("give either scenario files or --grid, not both")
@@ -151,14 +170,17 @@ def compare(
         help="scenario TOML whose targets are compared (default: seed targets)")] = None,
 ) -> None:
     """Changed plots, KPI deltas and a difference map between two plans of one instance."""
-    from optimizer.batch.compare import compare_plan_files
+    from optimizer.batch.compare import OUTPUTS, compare_plan_files
+    from optimizer.model.scenario import ScenarioError
     from optimizer.plan.check import PlanFileError
+    from optimizer.plan.runset import OutputFolderError
 
     sc = load_scenario_or_fail(scenario)
+    out_folder_or_fail(out, OUTPUTS)
     inst = load_instance_or_fail(instance)
     try:
         cmp, paths = compare_plan_files(inst, sc, plan_a, plan_b, out)
-    except PlanFileError as err:
+    except (PlanFileError, ScenarioError, OutputFolderError) as err:
         fail(str(err))
     table = Table(title=f"A = {plan_a}  B = {plan_b}")
     for col in ("kpi", "scope", "unit", "A", "B", "B - A"):
@@ -211,6 +233,8 @@ def frontier(
     )
     from optimizer.batch.sweep import SweepError
 
+    time_limit_or_fail(time_limit)
+    out_folder_or_fail(out)
     try:
         check_measure(measure)
         points = frontier_values(values, start, stop, steps)

@@ -19,7 +19,9 @@ console = Console(stderr=True)
 # Tables stay readable when piped to a file or a CI log (rich would otherwise assume 80 columns).
 out_console = Console(width=None if sys.stdout.isatty() else 120)
 
-DEFAULT_DISTRICT, DEFAULT_PLOTS, DEFAULT_SEED = "chaoyang", 20_000, 1
+DEFAULT_DISTRICT, DEFAULT_SEED = "chaoyang", 1
+DEFAULT_CANDIDATES = 10_000  # generate: candidate plots of a new instance (villages mode)
+DEMO_CANDIDATES = 5_000  # the demo's instance: realistic parcels, solved within a minute
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -73,3 +75,37 @@ def load_scenario_or_fail(path: Path | None):
         return load_scenario(path)
     except ScenarioError as err:
         fail(str(err))
+
+
+def out_folder_or_fail(path: Path, outputs: tuple[str, ...] = ()) -> Path:
+    """Before any work: the output folder is (or can be created as) a writable folder; temporary
+    files a killed run left there are removed. Nothing is created yet."""
+    from optimizer.plan.runset import OutputFolderError, prepare_output_folder
+
+    try:
+        return prepare_output_folder(path, outputs, create=False)
+    except OutputFolderError as err:
+        fail(str(err))
+    raise AssertionError  # fail() never returns
+
+
+def out_file_or_fail(path: Path) -> None:
+    """Before any work: a file to write (`generate --out`), not a folder, in a writable folder."""
+    from optimizer.plan.runset import OutputFolderError, prepare_output_folder
+
+    if path.is_dir():
+        fail(f"{path}: --out is a folder; give the file to write, e.g. {path / 'instance.gpkg'}")
+    try:
+        prepare_output_folder(path.parent, create=False)
+    except OutputFolderError as err:
+        fail(f"{path}: cannot be written ({err})")
+
+
+def time_limit_or_fail(value: float | None) -> None:
+    from optimizer.model.scenario import ScenarioError, positive_seconds
+
+    if value is not None:
+        try:
+            positive_seconds("--time-limit", value)
+        except ScenarioError as err:
+            fail(str(err))

@@ -7,7 +7,10 @@ table (citywide and district reference areas); see `district_targets`.
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -76,9 +79,11 @@ class Contiguity:
     enabled: bool = True  # seed: new farmland in contiguous blocks
     min_block_mu: float = 100.0  # 百亩园
     priority_block_mu: float | None = None  # optional larger tier inside the priority zones
-    method: str = "auto"  # auto | branch_and_cut | rowgen | flow
+    method: str = "auto"  # auto | branch_and_cut | rowgen | flow | lns
     greedy_start: bool = True  # warm start from a greedy repair of the plan without the rule
     forest_connected: bool = False  # new forest must extend existing forest or a green wedge
+    workers: int = 1  # lns: neighbourhoods solved at once on a local process pool
+    scheduler: str = ""  # lns: a Dask scheduler address (e.g. tcp://host:8786) instead
 
 
 @dataclass
@@ -123,10 +128,32 @@ _SECTIONS = {
     "solver": SolverSettings,
 }
 _CHOICES = {
-    ("contiguity", "method"): ("auto", "branch_and_cut", "rowgen", "flow"),
+    ("contiguity", "method"): ("auto", "branch_and_cut", "rowgen", "flow", "lns"),
     ("compactness", "form"): ("isolated", "boundary"),
     ("solver", "backend"): ("highs", "cbc", "cpsat", "scip"),
 }
+
+
+# The largest magnitude any scenario number may have (mu, 万元, seconds, penalties): beyond it a
+# value cannot be a planning figure, and solvers treat such coefficients as infinite.
+MAX_NUMBER = 1.0e12
+
+
+def finite_number(where: str, value: float) -> float:
+    """The one check every number passes: finite and within MAX_NUMBER (NaN and inf refused)."""
+    if not math.isfinite(value):
+        raise ScenarioError(f"{where} = {value}: must be a finite number")
+    if abs(value) > MAX_NUMBER:
+        raise ScenarioError(f"{where} = {value:g}: beyond {MAX_NUMBER:g}, not a planning figure")
+    return float(value)
+
+
+def positive_seconds(where: str, value: float) -> float:
+    """A time limit: finite and above zero."""
+    finite_number(where, value)
+    if value <= 0:
+        raise ScenarioError(f"{where} = {value:g}: a time limit must be more than 0 seconds")
+    return float(value)
 
 
 def _number(where: str, value: Any, allow_auto: bool) -> float | str:
@@ -135,7 +162,7 @@ def _number(where: str, value: Any, allow_auto: bool) -> float | str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         expected = 'a number or "auto"' if allow_auto else "a number"
         raise ScenarioError(f"{where}: expected {expected}, got {value!r}")
-    return float(value)
+    return finite_number(where, float(value))
 
 
 def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
@@ -148,14 +175,15 @@ def _coerce(section: str, key: str, default: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ScenarioError(f"{where}: expected a table of township = number")
         return {str(k): float(_number(f"{where}.{k}", v, False)) for k, v in value.items()}
-    if isinstance(default, str) and default != "auto":
+    if (section, key) in _CHOICES or (isinstance(default, str) and default != "auto"):
         if not isinstance(value, str):
             raise ScenarioError(f"{where}: expected a string, got {value!r}")
         choices = _CHOICES.get((section, key))
         if choices and value not in choices:
             raise ScenarioError(f"{where}: {value!r} is not one of {', '.join(choices)}")
         return value
-    if isinstance(default, int) and not isinstance(default, bool) and key in ("threads", "seed"):
+    if isinstance(default, int) and not isinstance(default, bool) and key in (
+            "threads", "seed", "workers"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ScenarioError(f"{where}: expected an integer, got {value!r}")
         return value
@@ -202,16 +230,30 @@ def load_scenario(path: str | Path | None) -> Scenario:
     if path is None:
         return Scenario()
     path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"{path}: scenario file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: not valid TOML: {str(err).splitlines()[0]}") from None
+    data = read_scenario_toml(path)
     scenario = scenario_from_dict(data, str(path))
     if "name" not in data:
         scenario.name = path.stem
     return scenario
+
+
+def read_scenario_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML of a scenario file; one-line ScenarioError for every way it can fail."""
+    if not path.exists():
+        raise ScenarioError(f"{path}: scenario file not found")
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder, not a scenario file")
+    try:
+        # utf-8-sig: a BOM (Windows Notepad writes one) is skipped, not a TOML error
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: not valid TOML: {str(err).splitlines()[0]}") from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {err.start}); TOML files must be "
+                            "saved as UTF-8 (e.g. not GBK)") from None
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read ({err.strerror or err})") from None
+    return data
 
 
 def validate(s: Scenario) -> None:
@@ -246,11 +288,32 @@ def validate(s: Scenario) -> None:
             raise ScenarioError(f"{key} = {v}: must not be negative")
     if not 0.0 <= s.eligibility.zone_overlap_tolerance < 1.0:
         raise ScenarioError("[eligibility] zone_overlap_tolerance must lie in [0, 1)")
+    positive_seconds("[solver] time_limit", s.solver.time_limit)
+    if not 0.0 <= s.solver.mip_gap < 1.0:
+        raise ScenarioError(f"[solver] mip_gap = {s.solver.mip_gap}: must lie in [0, 1)")
     if s.solver.threads < 1:
         raise ScenarioError("[solver] threads must be at least 1")
+    if s.contiguity.workers < 1:
+        raise ScenarioError("[contiguity] workers must be at least 1")
     pb = s.contiguity.priority_block_mu
     if pb is not None and pb < s.contiguity.min_block_mu:
         raise ScenarioError("[contiguity] priority_block_mu must be >= min_block_mu")
+
+
+def check_townships(s: Scenario, townships: Iterable[str]) -> None:
+    """Every per-township table must name townships of the instance: a misspelt name would bind
+    nothing and be reported as met. The error names the closest names the instance has."""
+    known = sorted(set(map(str, townships)))
+    for where, table in (("[targets] township_reduction_mu", s.targets.township_reduction_mu),
+                         ("[budget] township_wan", s.budget.township_wan)):
+        for name in table:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+                hint = (f"did you mean {' or '.join(map(repr, close))}?" if close else
+                        f"the instance has {len(known)}: {', '.join(known[:8])}"
+                        + (", ..." if len(known) > 8 else ""))
+                raise ScenarioError(f"scenario '{s.name}': {where}: {name!r} is not a township "
+                                    f"of the instance ({hint})")
 
 
 @dataclass

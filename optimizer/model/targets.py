@@ -15,7 +15,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from instances.instance import Instance
-from optimizer.model.scenario import DistrictTargets, Scenario, district_targets
+from optimizer.model.scenario import (
+    DistrictTargets,
+    Scenario,
+    check_townships,
+    district_targets,
+)
 
 
 @dataclass
@@ -110,6 +115,7 @@ def target_families(
     inst: Instance, s: Scenario, rules: PlotRules | None = None
 ) -> tuple[list[TargetFamily], DistrictTargets]:
     rules = rules or plot_rules(inst, s)
+    check_townships(s, inst.plots["township"].unique())
     t = s.targets
     dt = district_targets(s, inst.meta, inst.stats.get("study_area_mu"))
     n = inst.num_plots

@@ -23,6 +23,8 @@ from optimizer.model.kpi import (
 )
 from optimizer.model.scenario import Scenario
 from optimizer.model.targets import plot_rules, target_families
+from optimizer.plan.cells import restore_cells
+from optimizer.plan.runset import OutputFolderError, refuse_incomplete
 
 
 class PlanFileError(ValueError):
@@ -43,17 +45,54 @@ class CheckResult:
         return out + self.notes
 
 
-def read_plan_actions(path: Path, plot_ids: pd.Series) -> np.ndarray:
-    """Per-plot action codes in the instance's row order; one-line errors for bad files."""
+# An id Excel turned into a number: 1.10115E+15, 1.10115e15 (digits lost for good).
+_SCIENTIFIC = r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$"
+
+
+def read_plan_csv(path: Path) -> pd.DataFrame:
+    """A plan CSV as written, or re-saved by Excel: UTF-8 with or without BOM, or GBK (GB18030);
+    ids kept as text. Ids that Excel turned into scientific notation are one clear error."""
     if not path.exists():
         raise PlanFileError(f"{path}: plan file not found")
+    if path.is_dir():
+        raise PlanFileError(f"{path}: is a folder, not a plan file (give its plan.csv)")
     try:
-        table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise PlanFileError(f"{path}: not a readable CSV file: {err}") from None
+        refuse_incomplete(path)  # a run killed while writing: the set may be mixed
+    except OutputFolderError as err:
+        raise PlanFileError(str(err)) from None
+    table = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            table = pd.read_csv(path, encoding=encoding, dtype={"plot_id": str})
+            break
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise PlanFileError(f"{path}: not a readable CSV file: {err}") from None
+        except OSError as err:
+            raise PlanFileError(f"{path}: cannot read ({err.strerror or err})") from None
+    if table is None:
+        raise PlanFileError(f"{path}: not a readable CSV file: neither UTF-8 nor GBK text")
+    table.columns = [str(c).strip() for c in table.columns]
     for col in ("plot_id", "action"):
         if col not in table.columns:
             raise PlanFileError(f"{path}: missing column '{col}'")
+        table[col] = restore_cells(table[col])  # undo the writer's formula-injection quote
+    table["plot_id"] = table["plot_id"].astype(str)  # exact: ids round-trip, tabs included
+    sci = table["plot_id"].str.match(_SCIENTIFIC).to_numpy()
+    if sci.any():
+        i = int(np.flatnonzero(sci)[0])
+        raise PlanFileError(
+            f"{path}: row {i + 2}, field 'plot_id': {table['plot_id'].iloc[i]!r} and "
+            f"{int(sci.sum()) - 1} other id(s) are in scientific notation: Excel turned long "
+            "codes into numbers and lost digits when the file was saved; open plan.xlsx "
+            "instead, or import the CSV in Excel with the plot_id column as Text")
+    return table
+
+
+def read_plan_actions(path: Path, plot_ids: pd.Series) -> np.ndarray:
+    """Per-plot action codes in the instance's row order; one-line errors for bad files."""
+    table = read_plan_csv(path)
     action = table["action"].astype(str).str.strip().str.lower()
     bad = ~action.isin(ACTIONS)
     if bad.any():
@@ -110,9 +149,10 @@ def check_actions(
 
 def _cross_check_columns(inst: Instance, path: Path) -> list[str]:
     """Areas written in the plan must agree with the geometry (a stale or edited plan)."""
-    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"plot_id": str})
+    table = read_plan_csv(path)
     if "area_mu" not in table.columns:
         return []
+    table["plot_id"] = restore_cells(table["plot_id"])
     truth = pd.Series(inst.plots["area_mu"].to_numpy(), index=inst.plots["plot_id"].astype(str))
     stated = pd.to_numeric(table["area_mu"], errors="coerce").to_numpy()
     true_area = truth.reindex(table["plot_id"]).to_numpy()

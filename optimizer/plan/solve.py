@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.rule import BlockReport, farmland_blocks
+from optimizer.blocks.decompose import AUTO_LNS_CANDIDATES, solve_decomposed
+from optimizer.blocks.rule import BlockReport, farmland_blocks, locked_findings
 from optimizer.blocks.search import solve_contiguous
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import (
@@ -130,6 +131,8 @@ def solve_plan(
     say(f"building the model ({inst.num_plots:,} plots)")
     pm = build_model(inst, s)
     findings = presolve(pm, inst.stats, inst.plots["plot_id"].to_numpy())
+    if s.contiguity.enabled:  # single plots the block rule locks (must vacate, no use left)
+        findings += locked_findings(inst, pm, s)
     if findings and not s.elastic.enabled and elastic is None:
         say(f"{len(findings)} target(s) cannot be met; solving in elastic mode")
         s.elastic.enabled = True
@@ -189,7 +192,12 @@ def _judge(inst: Instance, pm: PlanModel, s: Scenario, result: Result) -> tuple[
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,
          say: Progress) -> tuple[Result, str, list[dict]]:
     if s.contiguity.enabled:
-        out = solve_contiguous(inst, pm, s, name, opts, say)
+        c = s.contiguity
+        lns = c.method == "lns" or (c.method == "auto"
+                                    and len(pm.candidates) >= AUTO_LNS_CANDIDATES)
+        out = (solve_decomposed(inst, pm, s, name, opts, say, workers=c.workers,
+                                scheduler=c.scheduler or None) if lns
+               else solve_contiguous(inst, pm, s, name, opts, say))
         method = out.method + (" + greedy fallback" if out.repaired else "")
         return out.result, method, out.rounds
     return get_backend(name).solve(pm.model, opts), "mip", []

@@ -13,9 +13,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyogrio.errors import DataLayerError, DataSourceError
 
 from instances.instance import Instance
 from optimizer.model.kpi import ACTIONS, FARMLAND, FOREST
+from optimizer.plan.cells import neutralise_table
+from optimizer.plan.runset import (
+    OutputFolderError,
+    begin_set,
+    finish_set,
+    prepare_output_folder,
+)
 from optimizer.plan.solve import Plan
 
 PLAN_COLUMNS = ["plot_id", "action", "area_mu", "demolition_cost_wan", "restoration_cost_wan",
@@ -65,8 +73,12 @@ def plan_table(inst: Instance, plan: Plan) -> pd.DataFrame:
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Every CSV we write goes through here: UTF-8 with BOM, text cells neutralised against
+    spreadsheet formula injection (`optimizer.plan.cells`), written atomically. Rows end in CRLF
+    (RFC 4180), so a text holding a lone carriage return is quoted rather than breaking its row."""
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        neutralise_table(table).to_csv(tmp, index=False, encoding="utf-8-sig",
+                                       lineterminator="\r\n")
 
 
 def json_ready(value: Any) -> Any:
@@ -102,7 +114,9 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "objective_parts": None if plan.objective_parts is None else {
             **plan.objective_parts.__dict__, "total": plan.objective_parts.total},
         "method": plan.method,
-        "timings": plan.timings,
+        # every wall-clock figure lives here (and in solver.build_s / solve_s): the rest of the
+        # summary is the same for the same input, so two runs can be compared by it
+        "timings": {**plan.timings, "rounds_s": [r.get("seconds") for r in plan.rounds]},
         "targets": [c.to_dict() for c in plan.checks],
         "shortfalls": shortfalls,
         "rule_violations": [{"rule": v.rule, "plots": len(v.plot_ids),
@@ -110,7 +124,7 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "impossible_targets": [f.to_dict() for f in plan.findings],
         "totals": plan.totals.__dict__,
         "farmland_blocks": plan.block_summary,
-        "rounds": plan.rounds,
+        "rounds": [{k: v for k, v in r.items() if k != "seconds"} for r in plan.rounds],
         "scenario_settings": plan.scenario.to_dict(),
     })
 
@@ -121,26 +135,68 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def write_gpkg(inst: Instance, table: pd.DataFrame, path: Path) -> None:
-    import geopandas as gpd
+    """Layers plan (with the planner's own attributes), zones, townships, blocks, and their
+    QGIS styles (see reporting/qgis.py)."""
+    from optimizer.reporting.qgis import write_plan_gpkg
 
-    gdf = gpd.GeoDataFrame(table, geometry=inst.geometry.values, crs=inst.geometry.crs)
     with atomic_path(path) as tmp:
-        gdf.to_file(tmp, layer="plan", driver="GPKG")
+        write_plan_gpkg(inst, table, tmp)
 
 
-def write_outputs(inst: Instance, plan: Plan, out: Path) -> dict[str, Path]:
+CORE_OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png")
+OUTPUTS = (*CORE_OUTPUTS, "plan.xlsx", "report.html")
+
+
+def write_xlsx_tables(inst: Instance, plan: Plan, table: pd.DataFrame, path: Path,
+                      lang: str = "both") -> None:
+    from optimizer.reporting.excel import write_xlsx
+    from optimizer.reporting.tables import blocks_table, targets_table, townships_table
+
+    tables = {"plan": table, "targets": targets_table(plan),
+              "blocks": blocks_table(inst, plan, table),
+              "townships": townships_table(inst, plan, table)}
+    with atomic_path(path) as tmp:
+        write_xlsx(tables, tmp, lang)
+
+
+def write_outputs(inst: Instance, plan: Plan, out: Path, lang: str = "both",
+                  planner_files: bool = True) -> dict[str, Path]:
+    """The run's outputs as one set (`optimizer.plan.runset`): marked incomplete while written,
+    manifest last: plan.csv, summary.json, plan.gpkg, map.png and, with planner_files,
+    plan.xlsx and report.html (a sweep leaves those two out: seconds each on a large instance).
+    No plan: summary.json alone, and an earlier run's plan files are removed. A failure while
+    writing (disk full, ...) raises OutputFolderError; the folder stays marked."""
+    prepare_output_folder(out, OUTPUTS)
+    names = OUTPUTS if planner_files else CORE_OUTPUTS
+    paths = {name: out / name for name in names}
+    begin_set(out)
+    try:
+        if plan.result is not None and not plan.result.has_solution:
+            # no plan to show: only the report of why (never an all-"keep" plan file)
+            write_json(summary_dict(plan), paths["summary.json"])
+            paths = {"summary.json": paths["summary.json"]}
+        else:
+            _write_plan_files(inst, plan, paths, lang)
+        finish_set(out, list(paths), stale=OUTPUTS)
+    except (OSError, DataSourceError, DataLayerError) as err:
+        raise OutputFolderError(f"{out}: cannot write the outputs ({err}); the folder is marked "
+                                "incomplete") from None
+    return paths
+
+
+def _write_plan_files(inst: Instance, plan: Plan, paths: dict[str, Path], lang: str) -> None:
     from optimizer.reporting.maps import draw_plan_map
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("plan.csv", "summary.json", "plan.gpkg", "map.png")}
-    if plan.result is not None and not plan.result.has_solution:
-        # no plan to show: only the report of why (never an all-"keep" plan file)
-        write_json(summary_dict(plan), paths["summary.json"])
-        return {"summary.json": paths["summary.json"]}
     table = plan_table(inst, plan)
     write_csv(table, paths["plan.csv"])
     write_json(summary_dict(plan), paths["summary.json"])
     write_gpkg(inst, table, paths["plan.gpkg"])
     with atomic_path(paths["map.png"]) as tmp:
-        draw_plan_map(inst, plan, tmp)
-    return paths
+        draw_plan_map(inst, plan, tmp, lang=lang)
+    if "plan.xlsx" in paths:
+        write_xlsx_tables(inst, plan, table, paths["plan.xlsx"], lang)
+    if "report.html" in paths:
+        from optimizer.reporting.report import write_report
+
+        with atomic_path(paths["report.html"]) as tmp:
+            write_report(inst, plan, table, tmp)

@@ -1,7 +1,11 @@
-"""Map pictures of plans: kept / to farmland / to forest, zones outlined, legend and scale."""
+"""Map pictures of plans: kept / to farmland / to forest, zones outlined, legend (outside the map),
+scale bar, north arrow, township names; Chinese text in a CJK font shipped by a Python package
+(mplfonts' Noto Sans CJK SC), so no system font is needed."""
 
 from __future__ import annotations
 
+import importlib.util
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -10,7 +14,9 @@ matplotlib.use("Agg")
 import geopandas as gpd  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -22,6 +28,74 @@ COLOURS = {"other": "#e6e6e6", "candidate": "#bdbdbd", "farmland": "#f2b701",
            "forest": "#1b7837", "existing_farmland": "#fbe9a6", "existing_forest": "#c7e9c0"}
 ZONE_STYLES = {"green_belt_1": ("#2b8cbe", "-"), "green_belt_2": ("#7b3294", "-"),
                "green_wedges": ("#008837", "--"), "central_city": ("#444444", ":")}
+
+
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"  # in the mplfonts package (SIL Open Font License)
+LABELS = {  # legend words: English, Chinese
+    "farmland": ("to farmland", "复垦为耕地"), "forest": ("to forest", "造林"),
+    "plots": ("plots", "块"), "candidate": ("collective land, kept", "集体建设用地（保留）"),
+    "existing_farmland": ("existing farmland", "现状耕地"),
+    "existing_forest": ("existing forest", "现状林地"), "other": ("other land", "其他用地"),
+    "block": ("new farmland block", "新增耕地连片"), "green_belt_1": ("green belt 1", "一道绿隔"),
+    "green_belt_2": ("green belt 2", "二道绿隔"), "green_wedges": ("green wedges", "楔形绿廊"),
+    "central_city": ("central city", "中心城区"), "north": ("N", "北"),
+}
+
+
+def label(key: str, lang: str = "en") -> str:
+    en, zh = LABELS[key]
+    return en if lang == "en" else zh if lang == "zh" else f"{zh} {en}"
+
+
+def cjk_font_path() -> Path | None:
+    """The packaged CJK font file (found without importing mplfonts), or None."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "fonts" / CJK_FONT_FILE
+    return path if path.exists() else None
+
+
+@cache
+def cjk_font() -> str | None:
+    """Register the packaged CJK font with matplotlib; its family name, or None if the package
+    is not installed (Chinese text then falls back to the default font)."""
+    path = cjk_font_path()
+    if path is None:
+        return None
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
+
+
+def font_rc() -> dict[str, object]:
+    """rc settings that draw Latin and Chinese text (use with plt.rc_context)."""
+    name = cjk_font()
+    return {"font.family": "sans-serif",
+            "font.sans-serif": [*([name] if name else []), "DejaVu Sans"],
+            "axes.unicode_minus": False}
+
+
+def _north_arrow(ax: plt.Axes, lang: str) -> None:
+    """Grid north (EPSG:4548 is within 1 degree of true north in Beijing), beside the map."""
+    ax.annotate(label("north", lang if lang != "both" else "en"), xy=(1.04, 0.16),
+                xytext=(1.04, 0.04), xycoords="axes fraction", ha="center", va="center",
+                fontsize=10, annotation_clip=False,
+                arrowprops={"facecolor": "black", "width": 4, "headwidth": 10})
+
+
+def _township_names(ax: plt.Axes, inst: Instance, max_names: int = 60) -> None:
+    """Each township's name at the area-weighted centre of its plots (if few enough)."""
+    towns = inst.plots["township"].astype(str)
+    if towns.nunique() > max_names:
+        return
+    pts = inst.geometry.representative_point()
+    w = inst.plots["area_mu"].to_numpy(float)
+    frame = pd.DataFrame({"t": towns.to_numpy(), "w": w, "x": pts.x.to_numpy() * w,
+                          "y": pts.y.to_numpy() * w}).groupby("t").sum()
+    for name, row in frame.iterrows():
+        if row["w"] > 0:
+            ax.text(row["x"] / row["w"], row["y"] / row["w"], str(name), fontsize=7,
+                    ha="center", va="center", color="#333333", alpha=0.85)
 
 
 def _scale_bar(ax: plt.Axes) -> None:
@@ -70,7 +144,15 @@ def draw_plan_map(
     path: Path,
     title: str | None = None,
     actions: np.ndarray | None = None,
+    lang: str = "en",
+    township_names: bool = True,
 ) -> None:
+    with plt.rc_context(font_rc()):
+        _draw_plan_map(inst, plan, path, title, actions, lang, township_names)
+
+
+def _draw_plan_map(inst: Instance, plan, path: Path, title: str | None,
+                   actions: np.ndarray | None, lang: str, township_names: bool) -> None:
     act = plan.actions if actions is None else actions
     lu = inst.plots["land_use"].to_numpy()
     colours = np.full(len(act), COLOURS["other"], dtype=object)
@@ -81,27 +163,31 @@ def draw_plan_map(
     colours[act == 2] = COLOURS["forest"]
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
     fill_plots(ax, inst.geometry.values, colours)
+    n = label("plots", lang)
     handles = [
-        Patch(color=COLOURS["farmland"], label=f"to farmland ({(act == 1).sum():,} plots)"),
-        Patch(color=COLOURS["forest"], label=f"to forest ({(act == 2).sum():,} plots)"),
-        Patch(color=COLOURS["candidate"], label="collective land, kept"),
-        Patch(color=COLOURS["existing_farmland"], label="existing farmland"),
-        Patch(color=COLOURS["existing_forest"], label="existing forest"),
-        Patch(color=COLOURS["other"], label="other land"),
+        Patch(color=COLOURS["farmland"], label=f"{label('farmland', lang)} ({(act == 1).sum():,}"
+                                               f" {n})"),
+        Patch(color=COLOURS["forest"], label=f"{label('forest', lang)} ({(act == 2).sum():,} "
+                                             f"{n})"),
+        *(Patch(color=COLOURS[k], label=label(k, lang))
+          for k in ("candidate", "existing_farmland", "existing_forest", "other")),
     ]
-    handles += zone_outlines(ax, inst)
+    handles += zone_outlines(ax, inst, lang)
     blocks = getattr(plan, "blocks", None)
     if actions is None and blocks is not None and (blocks >= 0).any():
         new = blocks >= 0
         outline = gpd.GeoDataFrame({"block": blocks[new]}, geometry=inst.geometry.values[new],
                                    crs=inst.geometry.crs).dissolve("block").boundary
         outline.plot(ax=ax, color="#8c510a", linewidth=0.6)
-        handles.append(Line2D([], [], color="#8c510a", label=f"new farmland block "
+        handles.append(Line2D([], [], color="#8c510a", label=f"{label('block', lang)} "
                               f"({len(outline)})"))
-    finish_map(fig, ax, handles, title or f"{inst.name}: {getattr(plan, 'status', '')}", path)
+    if township_names:
+        _township_names(ax, inst)
+    finish_map(fig, ax, handles, title or f"{inst.name}: {getattr(plan, 'status', '')}", path,
+               lang)
 
 
-def zone_outlines(ax: plt.Axes, inst: Instance) -> list[Line2D]:
+def zone_outlines(ax: plt.Axes, inst: Instance, lang: str = "en") -> list[Line2D]:
     """Outline the planning zones; return their legend entries."""
     handles = []
     for name, (colour, style) in ZONE_STYLES.items():
@@ -109,17 +195,21 @@ def zone_outlines(ax: plt.Axes, inst: Instance) -> list[Line2D]:
         if zone is not None and len(zone) and not zone.geometry.is_empty.all():
             zone.boundary.plot(ax=ax, color=colour, linewidth=1.2, linestyle=style)
             handles.append(Line2D([], [], color=colour, linestyle=style,
-                                  label=name.replace("_", " ")))
+                                  label=label(name, lang)))
     return handles
 
 
-def finish_map(fig: plt.Figure, ax: plt.Axes, handles: list, title: str, path: Path) -> None:
-    """Scale bar, legend and title; save as PNG and close."""
+def finish_map(fig: plt.Figure, ax: plt.Axes, handles: list, title: str, path: Path,
+               lang: str = "en") -> None:
+    """Scale bar, north arrow, legend outside the map (it never hides a plot) and title; save
+    as PNG and close."""
     ax.set_axis_off()
     ax.set_aspect("equal")
     _scale_bar(ax)
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+    _north_arrow(ax, lang)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              frameon=False, borderaxespad=0.0)
+    # "$" would start matplotlib mathtext (an instance named "a$b$.gpkg" breaks the title)
+    ax.set_title(title.replace("$", r"\$"), fontsize=10)
+    fig.savefig(path, format="png", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)

@@ -1,0 +1,249 @@
+"""The decomposition method (``[contiguity] method = "lns"``): a constructed plan, improved
+cluster by cluster, against a bound from the LP relaxation with the block-rule cuts.
+
+1. construct (`construct`): one MIP over an inner approximation of the rule gives a rule-abiding
+   plan meeting every target (or names the targets no constructed plan can meet together);
+2. bound: LP cut rounds (the separator's valid inequalities) give a lower bound, and the LP point
+   says where the plan may be improved;
+3. fix-and-optimise (`neighbourhood`): candidate clusters (connected components of the candidate
+   adjacency) interact only through the aggregate target rows; groups of clusters, those where
+   the LP point and the plan disagree most first, are freed with the rest fixed and re-solved
+   exactly by row generation, several at once on a process pool or a Dask cluster (each group
+   owns a share of every row's slack), improvements kept;
+4. the rest of the time: row generation on the whole model, warm-started from the best plan; each
+   round solves a relaxation, so its bound is valid too. The best bound of all is reported and
+   the plan is called optimal only when that bound proves it within the requested gap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from instances.instance import Instance
+from optimizer.blocks.construct import blocking_targets, construct, tolerance
+from optimizer.blocks.deadline import forks, quiet, run_with_deadline
+from optimizer.blocks.neighbourhood import Runner, sub_problems
+from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
+from optimizer.blocks.search import (
+    CONSTRUCT_SHARE,
+    LP_ROUNDS,
+    ContiguousSolve,
+    _expired,
+    _full_x,
+    _left,
+    _lp,
+    _row_generation,
+)
+from optimizer.model.build import PlanModel
+from optimizer.model.scenario import Scenario
+from solvers import get_backend
+from solvers.base import SolveOptions
+from solvers.model import ArrayModel
+from solvers.result import Result, Termination, relative_gap
+
+AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots (measured)
+LNS_SHARE = 0.6  # construction, bound and neighbourhoods: up to this share of the time
+GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
+SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
+STALL_ROUNDS = 3  # without a time limit: stop the neighbourhoods after this many idle passes
+
+
+def _infeasible(model: ArrayModel, family_rows: dict[str, slice], opts: SolveOptions,
+                t0: float) -> ContiguousSolve:
+    """No plan exists (the LP with valid cuts is infeasible): name the targets that cannot be
+    met together, from the least relative shortfall of that LP (a relaxation, so every plan
+    falls short of them at least as much in total)."""
+    msg = "LP relaxation with the block-rule cuts is infeasible: no plan meets every target"
+    if not _expired(opts, t0):
+        short = blocking_targets(_lp(model), family_rows, replace(opts, time_limit=_left(opts, t0)))
+        if short:
+            msg += "; they fail together on: " + ", ".join(
+                f"{k} (short by {v:,.1f})" for k, v in short.items())
+    return ContiguousSolve(Result("highs", Termination.INFEASIBLE, False, message=msg), model,
+                           "lns", [])
+
+
+def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
+             say: Callable[[str], None], rounds: int = LP_ROUNDS
+             ) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
+    """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible)."""
+    sep = CombinedSeparator(rule, fractional=True)
+    highs = get_backend("highs")
+    bound, x = -np.inf, None
+    for k in range(rounds):
+        if _expired(opts, t0):
+            break
+        lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, share)))
+        if lp.termination is Termination.INFEASIBLE:
+            return model, np.inf, None, True
+        if not lp.has_solution or lp.x is None:
+            break
+        x = lp.x
+        if lp.termination is Termination.OPTIMAL and lp.objective is not None:
+            bound = max(bound, lp.objective)
+        cuts = sep(lp.x, False)
+        if cuts is None:
+            break
+        model = model.add_rows(cuts.A, cuts.lower, cuts.upper, block="cuts")
+        say(f"LP round {k + 1}: bound {lp.objective:,.1f}, {len(cuts)} cuts")
+    return model, bound, x, False
+
+
+def neighbourhoods(comp: np.ndarray, live: np.ndarray, score: np.ndarray, count: int,
+                   rng: np.random.Generator, size: int = GROUP_PLOTS) -> list[np.ndarray]:
+    """`count` disjoint groups of whole clusters (candidate indices), each up to `size` plots
+    (a larger cluster alone), clusters drawn with probability growing with `score`."""
+    k = int(comp.max()) + 1 if len(comp) else 0
+    plots = np.bincount(comp, minlength=k)
+    ok = np.flatnonzero(np.bincount(comp, live, minlength=k) > 0)
+    if not len(ok):
+        return []
+    weight = score[ok] + 1e-9 + 1e-3 * score[ok].max(initial=0.0)
+    order = ok[np.argsort(-rng.exponential(1.0, len(ok)) * weight, kind="stable")]
+    groups: list[list[int]] = [[] for _ in range(count)]
+    fill = np.zeros(count)
+    for c in order:
+        g = int(np.argmin(fill))
+        if fill[g] and fill[g] + plots[c] > size:
+            if fill.min() >= size:
+                break
+            continue
+        groups[g].append(int(c))
+        fill[g] += plots[c]
+    members = np.argsort(comp, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(plots)])
+    return [np.concatenate([members[starts[c]:starts[c + 1]] for c in g])
+            for g in groups if g]
+
+
+def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: str,
+                     opts: SolveOptions, say: Callable[[str], None], *, workers: int = 1,
+                     scheduler: str | None = None) -> ContiguousSolve:
+    t0 = time.perf_counter()
+    rule = farmland_rule(inst, pm, s)
+    model = with_presolve(pm.model, rule, pm)
+    nc = len(pm.candidates)
+    # one LP first: an infeasible one proves no plan exists (elastic mode takes over)
+    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
+    if lp_infeasible:
+        return _infeasible(cut_model, pm.family_rows, opts, t0)
+    built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, CONSTRUCT_SHARE)),
+                      say, pm.family_rows)
+    cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
+    if lp_infeasible:  # the LP with valid cuts proves no plan exists
+        return _infeasible(cut_model, pm.family_rows, opts, t0)
+    bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)
+    rounds: list[dict] = [{"phase": "construct", "objective": built.objective,
+                           "seconds": built.seconds}]
+    x = built.x
+    if x is None:
+        say(built.message)
+        x = _repaired_lp(inst, pm, rule, model, x_lp, opts, t0)
+    if x is not None:
+        with Runner(workers, scheduler) as runner:
+            x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
+    backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
+
+    def repaired(y: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+        fixed = repair(pm, rule, pm.actions(y, inst.num_plots))
+        return None if fixed is None else _full_x(current, pm, fixed, _left(opts, t0))
+
+    warm = None if x is None else _full_x(cut_model, pm, pm.actions(x, inst.num_plots),
+                                          _left(opts, t0))
+    left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
+    child = forks(left, cut_model.num_cols)
+    done, final, _ = run_with_deadline(
+        _row_generation, (cut_model, rule, backend, opts, t0, warm, quiet if child else say,
+                          None if child else repaired), left, cut_model.num_cols)
+    if not done:  # stopped at the deadline: the best plan so far against the LP bound
+        final = ContiguousSolve(Result("highs", Termination.TIME_LIMIT, False,
+                                       message="row generation stopped at the time limit"),
+                                cut_model, "rowgen")
+    res = final.result
+    if res.has_solution and res.x is not None and res.objective is not None:
+        x, obj = res.x, res.objective
+    elif x is not None:
+        obj = cut_model.objective_value(x)
+    else:
+        msg = res.message + ("; " + built.message if built.x is None else "")
+        return ContiguousSolve(replace(res, message=msg), final.model, "lns",
+                               rounds + final.rounds)
+    best = max(bound, res.bound if res.bound is not None else -np.inf)
+    best_bound = float(best) if np.isfinite(best) else None
+    gap = relative_gap(obj, best_bound)
+    proven = gap is not None and gap <= opts.mip_gap + 1e-12
+    res = replace(res, has_solution=True, x=x[:final.model.num_cols], objective=obj,
+                  bound=best_bound, gap=gap,
+                  termination=Termination.OPTIMAL if proven else (
+                      res.termination if res.termination is not Termination.OPTIMAL
+                      else Termination.TIME_LIMIT))
+    res.stats.update({"lns_rounds": sum(r.get("phase") == "lns" for r in rounds)})
+    return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
+
+
+def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
+                 x_lp: np.ndarray | None, opts: SolveOptions, t0: float) -> np.ndarray | None:
+    """No constructed plan: the greedy repair of the rounded LP point, if it meets every target."""
+    if x_lp is None or _expired(opts, t0):
+        return None
+    fixed = repair(pm, rule, pm.actions(np.round(x_lp), inst.num_plots))
+    return None if fixed is None else _full_x(model, pm, fixed, _left(opts, t0))
+
+
+def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | None, nc: int,
+             opts: SolveOptions, t0: float, bound: float, runner: Runner, rounds: list[dict],
+             say: Callable[[str], None]) -> np.ndarray:
+    """Fix-and-optimise over groups of clusters until LNS_SHARE of the time is used (or, without
+    a time limit, until STALL_ROUNDS passes improve nothing)."""
+    comp = rule.parts[0].graph.comp  # the farmland part spans every candidate
+    live = (model.col_upper[:nc] > model.col_lower[:nc]) | (
+        model.col_upper[nc:2 * nc] > model.col_lower[nc:2 * nc])
+    rng = np.random.default_rng(opts.seed)
+    k = int(comp.max()) + 1 if nc else 0
+    visits = np.zeros(k)
+    idle, obj = 0, model.objective_value(x)
+    while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
+        left = None if opts.time_limit is None else (
+            LNS_SHARE * opts.time_limit - (time.perf_counter() - t0))
+        if left is not None and left < 1.0:
+            break
+        if (gap := relative_gap(obj, bound)) is not None and gap <= opts.mip_gap:
+            break
+        score = _disagreement(model, x, x_lp, nc, comp, k) / (1.0 + visits)
+        groups = neighbourhoods(comp, live, score, runner.workers, rng)
+        for g in groups:
+            visits[np.unique(comp[g])] += 1
+        cols = [np.concatenate([g, nc + g]) for g in groups]
+        limit = SUB_LIMIT if left is None else max(0.5, min(SUB_LIMIT, left))
+        t = time.perf_counter()
+        subs = sub_problems(model, rule, x, cols, 2 * nc, limit, opts.mip_gap)
+        found = runner.map(subs)
+        y = x.copy()
+        for sub, (xs, _secs) in zip(subs, found, strict=True):
+            if xs is not None:
+                y[sub.cols] = xs
+        new = model.objective_value(y)
+        if new < obj - 1e-9 * max(1.0, abs(obj)) and rule.admissible(y) and \
+                model.max_violation(y) <= tolerance(model):
+            x, obj, idle = y, new, 0
+            say(f"neighbourhoods: objective {obj:,.1f}")
+        else:
+            idle += 1
+        rounds.append({"phase": "lns", "objective": obj, "groups": len(groups),
+                       "seconds": time.perf_counter() - t})
+        if left is None and idle >= STALL_ROUNDS:
+            break
+    return x
+
+
+def _disagreement(model: ArrayModel, x: np.ndarray, x_lp: np.ndarray | None, nc: int,
+                  comp: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster: the cost-weighted distance of the LP point from the plan (1 without LP)."""
+    if x_lp is None:
+        return np.ones(k)
+    d = np.abs(x_lp[:2 * nc] - x[:2 * nc]) * np.abs(model.c[:2 * nc])
+    return np.bincount(comp, d[:nc] + d[nc:], minlength=k)

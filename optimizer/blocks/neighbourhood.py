@@ -1,0 +1,186 @@
+"""Fix-and-optimise neighbourhoods: the model with every column outside a set of candidate
+clusters fixed at the current plan, as a small model of its own, solved by row generation with
+the block rule, on a local process pool or a Dask cluster.
+
+Why a neighbourhood's solution may replace the plan's part: the free plots form whole clusters
+(connected components of the candidate adjacency), and every rule part's graph is a sub-graph of
+that adjacency, so a block never crosses a neighbourhood's border and the rule of the
+neighbourhood's own sub-graph is the rule. Rows are linear: the fixed columns' share moves into
+the row bounds. Several neighbourhoods solved at once share each row's slack: a row that K of
+them touch lets each use 1/K of it, so all their solutions together keep every row (and each
+extra column — compactness, shortfall — is free in at most one of them).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.blocks.construct import construct, tolerance
+from optimizer.blocks.cuts import FarmlandGraph
+from optimizer.blocks.rule import Rule, RulePart
+from optimizer.blocks.search import _row_generation
+from solvers import get_backend
+from solvers.base import SolveOptions
+from solvers.model import ArrayModel
+
+
+@dataclass
+class SubProblem:
+    """One neighbourhood as a model of its own (columns `cols` of the full model)."""
+
+    model: ArrayModel
+    rule: Rule
+    cols: np.ndarray  # full-model column of each sub-model column
+    warm: np.ndarray  # the current plan's values of those columns (feasible for `model`)
+    time_limit: float
+    mip_gap: float
+
+
+def sub_problems(model: ArrayModel, rule: Rule, x: np.ndarray, groups: list[np.ndarray],
+                 num_plot_cols: int, time_limit: float, mip_gap: float) -> list[SubProblem]:
+    """One SubProblem per group of plot columns (each group: the f and g columns of whole
+    clusters; the plot columns are the first `num_plot_cols`), solved together: each row's slack
+    is shared among the groups that touch it."""
+    n = model.num_cols
+    owner = np.full(n, -1)
+    for k, g in enumerate(groups):
+        owner[g] = k
+    extra = np.arange(n) >= num_plot_cols
+    extra &= model.col_lower < model.col_upper
+    A = model.A.tocsc()
+    if extra.any() and len(groups):
+        # an extra column joins the one group it shares rows with, if exactly one
+        Ax = abs(A[:, np.flatnonzero(extra)]).T.tocsr()  # extra x rows
+        onehot = sp.csr_matrix((np.ones(int((owner >= 0).sum())),
+                                (np.flatnonzero(owner >= 0), owner[owner >= 0])),
+                               shape=(n, len(groups)))
+        touch = (Ax @ (abs(A) @ onehot)).toarray() > 0  # extra x groups
+        single = touch.sum(axis=1) == 1
+        cols_extra = np.flatnonzero(extra)
+        owner[cols_extra[single]] = touch[single].argmax(axis=1)
+    act = model.A @ x
+    touched = (abs(A) @ sp.csr_matrix((np.ones(int((owner >= 0).sum())),
+                                       (np.flatnonzero(owner >= 0), owner[owner >= 0])),
+                                      shape=(n, max(1, len(groups))))).toarray() > 0
+    shares = np.maximum(touched.sum(axis=1), 1)
+    low_slack = np.maximum(act - model.row_lower, 0.0) / shares
+    up_slack = np.maximum(model.row_upper - act, 0.0) / shares
+    out = []
+    for k in range(len(groups)):
+        cols = np.flatnonzero(owner == k)
+        sub_A = A[:, cols].tocsr()
+        rows = np.flatnonzero(np.diff(sub_A.indptr) > 0)
+        sub_A = sub_A[rows]
+        own = sub_A @ x[cols]
+        lower = own - low_slack[rows]
+        upper = own + up_slack[rows]
+        lower[~np.isfinite(model.row_lower[rows])] = -np.inf
+        upper[~np.isfinite(model.row_upper[rows])] = np.inf
+        sub = ArrayModel(c=model.c[cols], A=sub_A, row_lower=lower, row_upper=upper,
+                         col_lower=model.col_lower[cols], col_upper=model.col_upper[cols],
+                         integrality=model.integrality[cols])
+        out.append(SubProblem(sub, _sub_rule(rule, cols, n), cols, x[cols].copy(),
+                              time_limit, mip_gap))
+    return out
+
+
+def _sub_rule(rule: Rule, cols: np.ndarray, num_cols: int) -> Rule:
+    pos = np.full(num_cols, -1)
+    pos[cols] = np.arange(len(cols))
+    parts = []
+    for p in rule.parts:
+        nodes = np.flatnonzero(pos[p.cols] >= 0)
+        if not len(nodes):
+            continue
+        g = p.graph
+        graph = FarmlandGraph(g.adj[nodes][:, nodes], g.area[nodes], g.root[nodes], g.min_size)
+        parts.append(RulePart(p.name, graph, pos[p.cols[nodes]], p.plots[nodes], p.action))
+    return Rule(parts)
+
+
+def solve_sub(sub: SubProblem) -> tuple[np.ndarray | None, float]:
+    """Row generation on one neighbourhood from its current values: an improved rule-abiding
+    assignment of its columns (or None) and the seconds spent. Runs in a worker process."""
+    t0 = time.perf_counter()
+    opts = SolveOptions(time_limit=sub.time_limit, mip_gap=sub.mip_gap, threads=1)
+
+    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+        """The restriction seeded with the blocks of the rule-breaking plan x."""
+        left = sub.time_limit - (time.perf_counter() - t0)
+        if left < 0.2:
+            return None
+        built = construct(current, sub.rule, SolveOptions(time_limit=left, mip_gap=sub.mip_gap),
+                          hint=x)
+        return built.x
+
+    out = _row_generation(sub.model, sub.rule, get_backend("highs"), opts, t0, sub.warm,
+                          lambda _m: None, repaired)
+    res = out.result
+    x = res.x if res.has_solution and res.x is not None else None
+    if x is not None:
+        x = sub.model.round_integers(x)
+        better = sub.model.objective_value(x) < sub.model.objective_value(sub.warm) - 1e-7 * max(
+            1.0, abs(sub.model.objective_value(sub.warm)))
+        ok = sub.rule.admissible(x) and sub.model.max_violation(x) <= tolerance(sub.model)
+        x = x if better and ok else None
+    return x, time.perf_counter() - t0
+
+
+class Runner:
+    """Solves SubProblems: in this process (workers <= 1), on a local process pool, or on the
+    Dask cluster at `scheduler` (its workers must import this package)."""
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None) -> None:
+        self.workers, self.scheduler = workers, scheduler
+        self._pool: Executor | None = None
+        self._client = None
+        if scheduler:
+            from distributed import Client
+
+            self._client = Client(scheduler, set_as_default=False)
+            self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+        elif workers > 1 and not multiprocessing.current_process().daemon:
+            # (a daemon process — a sweep's pool or Dask worker — cannot start a pool: here)
+            self._pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
+        else:
+            self.workers = 1
+
+    def map(self, subs: list[SubProblem]) -> list[tuple[np.ndarray | None, float]]:
+        if self._client is not None:
+            futures = self._client.map(solve_sub, subs, pure=False)
+            return self._client.gather(futures)
+        if self._pool is not None and len(subs) > 1:
+            return list(self._pool.map(solve_sub, subs))
+        return [solve_sub(s) for s in subs]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # as batch.sweep: forkserver workers (fork from a threaded parent can deadlock), preloaded
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["optimizer.blocks.search"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+SubSolver = Callable[[list[SubProblem]], list[tuple[np.ndarray | None, float]]]

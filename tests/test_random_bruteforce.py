@@ -103,7 +103,7 @@ def test_township_rows_name_only_their_plots() -> None:
     case = next(c for c in map(random_case, range(SEED0, SEED0 + 100))
                 if c.scenario.targets.township_reduction_mu)
     s, p = case.scenario, case.inst.plots
-    s.budget.township_wan = {"T0": 100.0, "nowhere": 5.0}
+    s.budget.township_wan = {"T0": 100.0}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fams = {f.key: f for f in target_families(case.inst, s)[0]}
@@ -113,7 +113,7 @@ def test_township_rows_name_only_their_plots() -> None:
     for k, name in enumerate(s.targets.township_reduction_mu):
         assert np.allclose(W[k], np.where(town == name, area, 0.0))
     B = fams["township_budget"].Wf.toarray()
-    assert (B[0] > 0).sum() == (town == "T0").sum() and not B[1].any()
+    assert (B[0] > 0).sum() == (town == "T0").sum() < len(town)
 
 
 def test_random_scenarios_are_valid_scenario_files(tmp_path: Path) -> None:

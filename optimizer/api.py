@@ -86,7 +86,7 @@ def solve(plots: gpd.GeoDataFrame, scenario_: Scenario | dict | str | Path | Non
         table = plan_table(inst, plan).drop(columns=["plot_id", "district", "township"])
         out = out.assign(**{c: table[c].to_numpy() for c in table.columns})
     out.attrs.update(status=plan.status, all_met=plan.all_met,
-                     gap=None if plan.result is None else plan.result.gap,
+                     gap=plan.gap,  # from the recomputed objective and the valid bound
                      summary=summary_dict(plan))
     return out
 

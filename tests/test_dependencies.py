@@ -34,8 +34,9 @@ def top_level_imports(lazy: bool) -> set[str]:
                     found.update(a.name.split(".")[0] for a in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     found.add(node.module.split(".")[0])
+    # "tests": benchmarks/random_bruteforce.py runs the test suite's random cases at scale
     return {m for m in found if m not in sys.stdlib_module_names and m not in PACKAGES
-            and m != "__future__"}
+            and m not in ("__future__", "tests")}
 
 
 def names(reqs: list[str]) -> set[str]:

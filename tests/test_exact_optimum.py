@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 
 from solvers import BACKENDS, ArrayModel, SolveOptions, Termination, get_backend
-from solvers.cpsat import polish_continuous
+from solvers.cpsat import CpSatBackend, polish_continuous
 from solvers.highs import presolve_is_safe, stuffing_bug
 
 REPRO = Path(__file__).resolve().parent.parent / "solvers" / "repro" / "highs_stuffing"
@@ -85,14 +85,36 @@ def test_stuffing_workaround_is_gated_on_the_version_and_the_model() -> None:
 
 
 def test_cpsat_objective_is_the_float_models_and_its_bound_holds() -> None:
-    """Shortfall 2.2565 sits between grid points: CP-SAT's grid optimum is 27,547.08 with a
-    grid bound above the true optimum; the polished plan is the optimum, no bound is claimed."""
+    """Shortfall 2.2565 sits between grid points: on a 0.01 grid CP-SAT's grid optimum is
+    27,547.08 with a grid bound above the true optimum; the polished plan is the optimum, no bound
+    is claimed. The default grid (a step following each column's price) is much closer."""
     model = read_mps(REPRO / "elastic.mps")
-    r = get_backend("cpsat").solve(model, EXACT)
-    assert r.objective == pytest.approx(27512.4717, abs=1e-3)
-    assert r.objective == pytest.approx(model.objective_value(r.x), abs=1e-9)
-    assert r.bound is None and r.gap is None and r.stats["bound_valid"] == 0.0
+    coarse = CpSatBackend(continuous_step=0.01, objective_step=np.inf)
+    for backend in (coarse, get_backend("cpsat")):
+        r = backend.solve(model, EXACT)
+        assert r.objective == pytest.approx(27512.4717, abs=1e-3)
+        assert r.objective == pytest.approx(model.objective_value(r.x), abs=1e-9)
+        assert r.bound is None and r.gap is None and r.stats["bound_valid"] == 0.0
+    r = coarse.solve(model, EXACT)
     assert r.stats["scaled_bound"] > r.objective  # the grid bound would have been wrong
+    fine = get_backend("cpsat").solve(model, EXACT)  # each grid moves c @ x by <= 1 per column
+    assert r.stats["scaled_bound"] - r.objective > 30.0
+    assert fine.stats["scaled_bound"] - fine.objective < 1.0 * model.num_cols
+
+
+def test_cpsat_grid_step_follows_the_objective() -> None:
+    """A shortfall priced 10,000 per unit on a 0.01 grid moved the objective by up to 100 per
+    row: CP-SAT chose a plan 16.2 above the optimum as "optimal" (random case 10069). The step
+    is now at most 0.01 / |c_j|, a power of ten, at least 1e-4 (with 1e-6, domains of 1e15
+    points, CP-SAT answered 30% above the optimum: case 10025); both are solved to the optimum."""
+    from optimizer.plan.solve import solve_plan
+    from tests.random_instances import random_case
+
+    for seed in (10069, 10025):
+        case = random_case(seed)
+        s = case.scenario
+        plan = solve_plan(case.inst, s, backend="cpsat", elastic=s.elastic.enabled)
+        assert s.elastic.enabled and plan.objective == pytest.approx(case.best, rel=1e-9), seed
 
 
 def test_cpsat_bound_on_a_pure_integer_model_is_valid() -> None:

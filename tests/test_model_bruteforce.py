@@ -30,34 +30,56 @@ def brute_force(inst, s: Scenario):
 
 
 def enumerate_plans(inst, s: Scenario):
-    """Every plan over the candidates: (meets all targets, objective, per-plot actions)."""
+    """Every plan over the candidates: (meets all targets and rules, objective, per-plot actions).
+
+    Zones may be straddled: a plot counts as central / plain when at least half of it lies
+    inside; farmland is barred by a water-source or river-channel share above 5%, forest by a
+    farmland-protection share above 5%. Illegal collective buildings are candidates whatever
+    their efficiency and must be vacated; protected plots never are.
+    """
     p = inst.plots
     a = p["area_mu"].to_numpy()
     pr = p["share_priority"].to_numpy()
     eff = p["output_wan"].to_numpy() / a
-    cand = np.flatnonzero(p["collective"].to_numpy() & (eff <= THRESHOLD)
-                          & ~p["protected"].to_numpy())
-    farm_ok = p["soil_suitable"].to_numpy() & ~p["polluted"].to_numpy()
+    collective = p["collective"].to_numpy(bool)
+    illegal = p["illegal"].to_numpy(bool) & collective
+    cand = np.flatnonzero(collective & ((eff <= THRESHOLD) | illegal)
+                          & ~p["protected"].to_numpy(bool))
+    farm_ok = (p["soil_suitable"].to_numpy(bool) & ~p["polluted"].to_numpy(bool)
+               & (p["share_water_source"].to_numpy() <= 0.05)
+               & (p["share_river_channel"].to_numpy() <= 0.05))
     forest_ok = p["share_farmland_protection_space"].to_numpy() <= 0.05
+    central = p["share_central_city"].to_numpy() >= 0.5
+    plain = p["share_plain_area"].to_numpy() >= 0.5
     acts = np.array(list(itertools.product((0, 1, 2), repeat=len(cand))), dtype=np.int8)
     full = np.zeros((len(acts), len(a)), dtype=np.int8)
     full[:, cand] = acts
     F, G = (full == 1).astype(float), (full == 2).astype(float)
     V = F + G
     t = s.targets
-    rho = t.central_priority_share - t.central_priority_tolerance
-    vac = V @ a
     ok = (F @ (~farm_ok)) == 0
     ok &= (G @ (~forest_ok)) == 0
-    ok &= vac >= t.total_reduction_mu - 1e-9
-    ok &= vac >= t.central_reduction_mu - 1e-9
-    ok &= V @ (a * pr) >= rho * vac - 1e-9
-    ok &= V @ (a * pr) >= t.plain_priority_share * vac - 1e-9
-    ok &= 100.0 + F @ (a * pr) >= t.priority_farmland_mu - 1e-9
+    ok &= (V[:, illegal] == 1).all(axis=1)
+    ok &= V @ a >= t.total_reduction_mu - 1e-9
+    if central.any():
+        ok &= V @ (a * central) >= t.central_reduction_mu - 1e-9
+    town = p["township"].astype(str).to_numpy()
+    for name, need in t.township_reduction_mu.items():
+        ok &= V @ (a * (town == name)) >= need - 1e-9
+    for scope, rho in ((central, t.central_priority_share - t.central_priority_tolerance),
+                       (plain, t.plain_priority_share)):
+        if scope.any() and rho > 0:
+            ok &= V @ (a * pr * scope) >= rho * (V @ (a * scope)) - 1e-9
+    existing = inst.stats.get("farmland_in_priority_mu", 0.0)
+    ok &= existing + F @ (a * pr) >= t.priority_farmland_mu - 1e-9
     dem = p["demolition_wan_per_mu"].to_numpy() * a
-    cost = F @ (dem + p["reclaim_wan_per_mu"].to_numpy() * a) + G @ (
-        dem + p["afforest_wan_per_mu"].to_numpy() * a)
+    to_farm, to_forest = dem + p["reclaim_wan_per_mu"].to_numpy() * a, dem + p[
+        "afforest_wan_per_mu"].to_numpy() * a
+    cost = F @ to_farm + G @ to_forest
     ok &= cost <= s.budget.total_wan + 1e-9
+    for name, cap in s.budget.township_wan.items():
+        here = town == name
+        ok &= F @ (to_farm * here) + G @ (to_forest * here) <= cap + 1e-9
     if t.conversion_balance:
         ok &= F @ a >= G @ a - 1e-9
     obj = s.objective.output_years * (V @ p["output_wan"].to_numpy()) + cost

@@ -149,9 +149,10 @@ def plan_row(plan: Plan) -> dict[str, Any]:
         "status": status,
         "termination": "" if r is None else r.termination.value,
         "backend": "" if r is None else r.solver,
-        "gap": None if r is None else r.gap,
-        "objective": None if r is None else r.objective,
-        "bound": None if r is None else r.bound,
+        "gap": plan.gap,  # from the recomputed objective and the solver's valid bound
+        "objective": plan.objective,  # recomputed from the plan's actions
+        "solver_objective": None if r is None else r.objective,
+        "bound": plan.bound,
         "all_met": plan.all_met,
         "elastic": plan.elastic,
     }
@@ -263,7 +264,8 @@ def _read_error(folder: Path, key: str) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- comparison table
 
 HEAD = ["name", "hash", "folder"]
-SOLVER = ["status", "termination", "backend", "gap", "objective", "bound", "all_met", "elastic"]
+SOLVER = ["status", "termination", "backend", "gap", "objective", "solver_objective", "bound",
+          "all_met", "elastic"]
 TOTALS = ["cost_wan", "lost_output_wan", "vacated_mu", "farmland_mu", "forest_mu",
           "vacated_plots", "rule_violations", *TIME_COLUMNS, "error"]
 

@@ -50,8 +50,8 @@ def _missing(v: Any) -> bool:
 
 def sweep_table(table, title: str) -> Table:
     out = Table(title=title)
-    for col in ("scenario", "status", "termination", "gap", "cost 万元", "lost output",
-                "vacated mu"):
+    for col in ("scenario", "status", "termination", "gap", "objective", "cost 万元",
+                "lost output", "vacated mu"):
         out.add_column(col, justify="left" if col in ("scenario", "status", "termination")
                        else "right")
 
@@ -68,7 +68,8 @@ def sweep_table(table, title: str) -> Table:
         status = str(r.get("status", ""))
         colour = {"met": "green", "missed": "yellow"}.get(status, "red")
         out.add_row(text(r["name"]), f"[{colour}]{status}[/]", text(r.get("termination")),
-                    num(r.get("gap"), ".3%"), num(r.get("cost_wan"), ",.0f"),
+                    num(r.get("gap"), ".3%"), num(r.get("objective"), ",.1f"),
+                    num(r.get("cost_wan"), ",.0f"),
                     num(r.get("lost_output_wan"), ",.0f"), num(r.get("vacated_mu"), ",.0f"))
     return out
 

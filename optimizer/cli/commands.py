@@ -82,6 +82,13 @@ def report(plan) -> None:
         f"vacated {t.vacated_mu:,.0f} mu in {t.vacated_plots:,} plots "
         f"(farmland {t.farmland_mu:,.0f} mu, forest {t.forest_mu:,.0f} mu); "
         f"cost {t.cost_wan:,.0f} 万元; lost output {t.lost_output_wan:,.0f} 万元/year")
+    if plan.objective is not None:
+        solver = plan.solver_objective
+        out_console.print(
+            f"objective {plan.objective:,.2f} (recomputed from the plan; solver_objective "
+            + ("n/a" if solver is None else f"{solver:,.2f}") + "); bound "
+            + ("not valid for this model" if plan.bound is None else f"{plan.bound:,.2f}")
+            + ("" if plan.gap is None else f"; gap {plan.gap:.3%}"), highlight=False)
     b = plan.block_summary
     if b.get("blocks"):
         out_console.print(

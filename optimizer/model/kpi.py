@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
+from instances.instance import Instance
+from optimizer.model.scenario import Scenario
 from optimizer.model.targets import PlotRules, TargetFamily
 
 KEEP, FARMLAND, FOREST = 0, 1, 2
@@ -110,4 +113,51 @@ def plan_totals(rules: PlotRules, actions: np.ndarray) -> PlanTotals:
         lost_output_wan=float(rules.lost_output[v].sum()),
         priority_vacated_mu=float((a * rules.priority)[v].sum()),
         new_priority_farmland_mu=float((a * rules.priority)[f].sum()),
+    )
+
+
+@dataclass
+class ObjectiveParts:
+    """The model's objective recomputed from a plan's actions and the instance, term by term
+    (万元): never the solver's value, which may come from a scaled model (CP-SAT) or carry
+    tolerances."""
+
+    lost_output: float  # output_years x lost output of the vacated plots
+    cost: float  # cost_weight x demolition + restoration
+    compactness: float  # the compact-demolition term, when its weight is > 0
+    shortfall_penalty: float  # elastic mode: penalty x shortfall, summed over target rows
+
+    @property
+    def total(self) -> float:
+        return self.lost_output + self.cost + self.compactness + self.shortfall_penalty
+
+
+def plan_objective(inst: Instance, s: Scenario, rules: PlotRules, checks: list[TargetCheck],
+                   actions: np.ndarray, elastic: bool) -> ObjectiveParts:
+    """`build_model`'s objective at this plan, each term evaluated on the per-plot actions (the
+    auxiliary columns at their least value: perimeter products y_ij = v_i v_j, isolation z_i,
+    shortfalls from the target checks)."""
+    f, g = actions == FARMLAND, actions == FOREST
+    v = (f | g).astype(float)
+    cost = float(rules.cost_farmland[f].sum() + rules.cost_forest[g].sum())
+    compact = 0.0
+    w = s.compactness.weight
+    if w > 0:
+        adj = sp.csr_matrix(inst.adjacency, dtype=np.float64)
+        if s.compactness.form == "boundary":
+            shared = sp.triu(adj, k=1)
+            perimeter = inst.geometry.length.to_numpy()
+            compact = w * float(v @ perimeter - 2.0 * (v @ (shared @ v)))
+        else:
+            adj = adj.copy()
+            adj.eliminate_zeros()
+            adj.data[:] = 1.0
+            isolated = np.maximum(0.0, v - adj @ v)
+            compact = w * float(rules.area @ isolated)
+    short = sum(max(0.0, -c.slack) for c in checks) if elastic else 0.0
+    return ObjectiveParts(
+        lost_output=s.objective.output_years * float(rules.lost_output @ v),
+        cost=s.objective.cost_weight * cost,
+        compactness=compact,
+        shortfall_penalty=s.elastic.penalty * short,
     )

@@ -103,7 +103,7 @@ def _row(weights: np.ndarray) -> sp.csr_matrix:
 
 def _grouped(weights: np.ndarray, groups: pd.Series, names: list[str]) -> sp.csr_matrix:
     """One row per named group: row k holds `weights` on the plots of group names[k]."""
-    codes = pd.Categorical(groups, categories=names).codes
+    codes = pd.Index(names).get_indexer(groups.astype(str))  # -1: a plot of no named group
     keep = codes >= 0
     cols = np.flatnonzero(keep)
     return sp.csr_matrix(

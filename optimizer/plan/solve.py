@@ -11,15 +11,17 @@ import numpy as np
 
 from instances.instance import Instance
 from optimizer.blocks.decompose import AUTO_LNS_CANDIDATES, solve_decomposed
-from optimizer.blocks.rule import farmland_blocks, locked_findings
+from optimizer.blocks.rule import BlockReport, farmland_blocks, locked_findings
 from optimizer.blocks.search import plan_vector, solve_contiguous
 from optimizer.model.build import PlanModel
 from optimizer.model.build import build_model as build_plain
 from optimizer.model.kpi import (
+    ObjectiveParts,
     PlanTotals,
     RuleViolation,
     TargetCheck,
     evaluate_targets,
+    plan_objective,
     plan_totals,
     rule_violations,
 )
@@ -31,7 +33,7 @@ from optimizer.plan.schedule_check import schedule_checks
 from solvers import get_backend
 from solvers.base import Cuts, SolveOptions
 from solvers.model import ArrayModel
-from solvers.result import Result, Termination
+from solvers.result import Result, Termination, relative_gap
 
 Progress = Callable[[str], None]
 
@@ -53,6 +55,35 @@ class Plan:
     rounds: list[dict] = field(default_factory=list)  # row-generation log
     block_summary: dict = field(default_factory=dict)  # new farmland blocks and their sizes
     years: np.ndarray | None = None  # [phasing]: calendar year each plot is vacated (0 kept)
+    # the model's objective recomputed from the actions (None without a plan)
+    objective_parts: ObjectiveParts | None = None
+
+    @property
+    def objective(self) -> float | None:
+        """The plan's objective, recomputed from its actions and the instance ([phasing]: the
+        schedule model's objective evaluated on the plan's vector)."""
+        if self.objective_parts is not None:
+            return self.objective_parts.total
+        if self.years is not None and self.result is not None and self.result.has_solution:
+            return self.result.objective
+        return None
+
+    @property
+    def solver_objective(self) -> float | None:
+        """The back-end's own value (may differ: scaled model, tolerances)."""
+        return None if self.result is None else self.result.objective
+
+    @property
+    def bound(self) -> float | None:
+        """The solver's lower bound when it is valid for our model, else None (CP-SAT on a
+        rounded model: see solvers/cpsat.py)."""
+        return None if self.result is None else self.result.bound
+
+    @property
+    def gap(self) -> float | None:
+        """|objective - bound| / |objective| from the recomputed objective; None without a
+        valid bound."""
+        return relative_gap(self.objective, self.bound)
 
     @property
     def all_met(self) -> bool:
@@ -66,8 +97,15 @@ class Plan:
             return "not solved"
         if not r.has_solution:
             return f"no plan found ({r.termination.value})"
-        gap = f"gap {r.gap:.3%}" if r.gap is not None else "gap unknown"
+        gap = f"gap {self.gap:.3%}" if self.gap is not None else "gap unknown"
         if r.termination is Termination.OPTIMAL:
+            # CP-SAT on a rounded model proves optimality for that model only: call the plan
+            # optimal only when a valid bound shows the requested gap
+            if self.gap is None:
+                return "optimal for the solver's scaled model (no bound valid for this model)"
+            if self.gap > self.scenario.solver.mip_gap + 1e-6:
+                return (f"optimal for the solver's scaled model; not proven optimal for this "
+                        f"model ({gap} against a valid bound)")
             return f"optimal within {gap}"
         return f"feasible plan, not proven optimal ({r.termination.value}, {gap})"
 
@@ -124,6 +162,36 @@ def solve_plan(
         if opts.time_limit is not None:  # the time limit covers both solves
             opts = replace(opts, time_limit=max(1.0, opts.time_limit - (time.perf_counter() - t1)))
         result, method, rounds = _run(inst, pm, s, name, opts, say)
+    actions, checks, violations, totals, blocks, years = _judge(inst, pm, s, result)
+    if elastic is False and result.has_solution and (
+            violations or not all(c.met for c in checks)):
+        # --no-elastic: a plan that misses a target or breaks a rule is no plan of the scenario
+        # (an illegal building that cannot be vacated leaves the model feasible)
+        missed = [f"{c.key}:{c.scope}" for c in checks if not c.met] + [v.rule for v in violations]
+        say("the plan misses " + "; ".join(missed) + " and elastic mode is off: no plan")
+        result = replace(result, has_solution=False, x=None, objective=None, gap=None,
+                         termination=Termination.INFEASIBLE if findings else Termination.OTHER,
+                         message=f"{result.message} (refused with elastic mode off: the plan "
+                                 f"misses {'; '.join(missed)})".strip())
+        actions, checks, violations, totals, blocks, years = _judge(inst, pm, s, result)
+    # [phasing]: a schedule's objective (years, discounting) is the model's, evaluated by the
+    # back-end on the plan's vector; plan_objective recomputes the single-period objective
+    parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)
+             if result.has_solution and years is None else None)
+    # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
+    timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
+               "total_s": time.perf_counter() - t0}
+    return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
+                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary(),
+                years=years, objective_parts=parts)
+
+
+def _judge(inst: Instance, pm: PlanModel, s: Scenario, result: Result) -> tuple[
+        np.ndarray, list[TargetCheck], list[RuleViolation], PlanTotals, BlockReport,
+        np.ndarray | None]:
+    """The plan's actions (all keep without a solution), its target checks, rule violations,
+    totals, farmland blocks and ([phasing]) years, recomputed from the actions and the
+    geometry."""
     actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
                else np.zeros(inst.num_plots, dtype=np.int8))
     checks, violations, totals = assess(inst, pm, actions)
@@ -141,11 +209,7 @@ def solve_plan(
         more, broken, notes = schedule_checks(inst, s, actions, years)
         checks += more
         violations += broken + [RuleViolation(n, []) for n in notes]
-    # solve_s: wall time of the whole solve procedure (all rounds, repairs, elastic re-solve)
-    timings = {"build_s": build, "solve_s": time.perf_counter() - t1,
-               "total_s": time.perf_counter() - t0}
-    return Plan(inst.name, s, actions, checks, violations, totals, findings, result,
-                s.elastic.enabled, method, timings, blocks.blocks, rounds, blocks.summary(), years)
+    return actions, checks, violations, totals, blocks, years
 
 
 def _run(inst: Instance, pm: PlanModel, s: Scenario, name: str, opts: SolveOptions,
@@ -209,8 +273,10 @@ def solve_built(
         violations.append(RuleViolation("new farmland or forest block breaks the block rule", []))
     timings = {"build_s": 0.0, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t1}
+    parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)
+             if result.has_solution else None)
     plan = Plan(inst.name, s, actions, checks, violations, totals, [], result, False, method,
-                timings, blocks.blocks, rounds, blocks.summary())
+                timings, blocks.blocks, rounds, blocks.summary(), objective_parts=parts)
     return BuiltSolve(plan, rows)
 
 

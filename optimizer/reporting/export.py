@@ -107,10 +107,15 @@ def summary_dict(plan: Plan, inst: Instance | None = None) -> dict[str, Any]:
         "elastic_mode": plan.elastic,
         "solver": None if r is None else {
             "backend": r.solver, "termination": r.termination.value,
-            "has_solution": r.has_solution, "objective": r.objective, "bound": r.bound,
-            "gap": r.gap, "build_s": r.build_time, "solve_s": r.solve_time, "stats": r.stats,
+            "has_solution": r.has_solution,
+            # objective: recomputed from the plan's actions; gap: from it and the bound
+            "objective": plan.objective, "solver_objective": r.objective, "bound": plan.bound,
+            "bound_valid": plan.bound is not None, "gap": plan.gap, "solver_gap": r.gap,
+            "build_s": r.build_time, "solve_s": r.solve_time, "stats": r.stats,
             "message": r.message,
         },
+        "objective_parts": None if plan.objective_parts is None else {
+            **plan.objective_parts.__dict__, "total": plan.objective_parts.total},
         "method": plan.method,
         # every wall-clock figure lives here (and in solver.build_s / solve_s): the rest of the
         # summary is the same for the same input, so two runs can be compared by it

@@ -127,8 +127,7 @@ def render_report(inst: Instance, plan, table: pd.DataFrame, targets: pd.DataFra
                                   ("existing_forest", "现状林地 existing forest"),
                                   ("other", "其他 other")))
     t = plan.totals
-    r = plan.result
-    gap = "—" if r is None or r.gap is None else f"{r.gap:.3%}"
+    gap = "—" if plan.gap is None else f"{plan.gap:.3%}"  # recomputed objective vs valid bound
     met = "all targets met 全部达标" if plan.all_met else "some targets missed 部分指标未达标"
     scenario = json.dumps(plan.scenario.to_dict(), ensure_ascii=False, indent=1)
     title = html.escape(f"{plan.instance} / {plan.scenario.name}")

@@ -109,6 +109,19 @@ def _scale_bar(ax: plt.Axes) -> None:
     ax.text(bx + length / 2, by + 0.015 * (y1 - y0), f"{km} km", ha="center", fontsize=8)
 
 
+def plan_colours(inst: Instance, actions: np.ndarray) -> np.ndarray:
+    """Each plot's fill: to farmland / to forest, else existing farmland / forest, collective
+    land kept, other land (the map and report.html draw the same colours)."""
+    lu = inst.plots["land_use"].to_numpy()
+    colours = np.full(len(actions), COLOURS["other"], dtype=object)
+    colours[inst.plots["collective"].to_numpy(bool)] = COLOURS["candidate"]
+    colours[lu == "farmland"] = COLOURS["existing_farmland"]
+    colours[lu == "forest"] = COLOURS["existing_forest"]
+    colours[actions == 1] = COLOURS["farmland"]
+    colours[actions == 2] = COLOURS["forest"]
+    return colours
+
+
 def fill_plots(ax: plt.Axes, polygons: np.ndarray, colours: np.ndarray) -> None:
     """Fill each polygon with its colour, as one compound path per colour (vectorised: one patch
     object per plot, as geopandas draws, takes seconds at 50k plots). Exteriors are oriented
@@ -154,13 +167,7 @@ def draw_plan_map(
 def _draw_plan_map(inst: Instance, plan, path: Path, title: str | None,
                    actions: np.ndarray | None, lang: str, township_names: bool) -> None:
     act = plan.actions if actions is None else actions
-    lu = inst.plots["land_use"].to_numpy()
-    colours = np.full(len(act), COLOURS["other"], dtype=object)
-    colours[inst.plots["collective"].to_numpy(bool)] = COLOURS["candidate"]
-    colours[lu == "farmland"] = COLOURS["existing_farmland"]
-    colours[lu == "forest"] = COLOURS["existing_forest"]
-    colours[act == 1] = COLOURS["farmland"]
-    colours[act == 2] = COLOURS["forest"]
+    colours = plan_colours(inst, act)
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
     fill_plots(ax, inst.geometry.values, colours)
     n = label("plots", lang)

@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 
 from instances.instance import Instance
-from optimizer.reporting.maps import COLOURS, cjk_font_path
+from optimizer.reporting.maps import COLOURS, cjk_font_path, plan_colours
 from optimizer.reporting.tables import ZH
 
 SIMPLIFY_M = 0.5  # map outlines simplified by this much (never changes a figure)
@@ -81,17 +81,6 @@ def svg_paths(inst: Instance) -> tuple[list[str], tuple[float, float, float, flo
     return paths, (0.0, 0.0, float(x1 - x0), float(y1 - y0))
 
 
-def _colours(inst: Instance, actions: np.ndarray) -> np.ndarray:
-    lu = inst.plots["land_use"].to_numpy()
-    colours = np.full(len(actions), COLOURS["other"], dtype=object)
-    colours[inst.plots["collective"].to_numpy(bool)] = COLOURS["candidate"]
-    colours[lu == "farmland"] = COLOURS["existing_farmland"]
-    colours[lu == "forest"] = COLOURS["existing_forest"]
-    colours[actions == 1] = COLOURS["farmland"]
-    colours[actions == 2] = COLOURS["forest"]
-    return colours
-
-
 def _html_table(df: pd.DataFrame, zh: bool = True) -> str:
     head = "".join(f"<th>{html.escape(ZH.get(c, '') + ' ' if zh and c in ZH else '')}"
                    f"{html.escape(str(c))}</th>" for c in df.columns)
@@ -113,7 +102,7 @@ def render_report(inst: Instance, plan, table: pd.DataFrame, targets: pd.DataFra
                   blocks: pd.DataFrame, townships: pd.DataFrame) -> str:
     """The page as one string."""
     paths, (x, y, w, h) = svg_paths(inst)
-    colours = _colours(inst, plan.actions)
+    colours = plan_colours(inst, plan.actions)
     shapes = "".join(f'<path data-i="{i}" fill="{c}" d="{d}"/>'
                      for i, (c, d) in enumerate(zip(colours, paths, strict=True)))
     rows = {"columns": list(table.columns),

@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 
 from optimizer.batch import sweep as sw
+from optimizer.batch.alternatives import AlternativesError
 from optimizer.batch.compare import CHANGE_COLOURS, compare_plan_files
 from optimizer.batch.importance import plot_importance, write_importance
 from optimizer.batch.portfolio import run_portfolio
 from optimizer.model.scenario import Scenario
 from optimizer.plan.runset import MANIFEST
-from optimizer.reporting.pages import NO_VALUE, value_colours
+from optimizer.reporting.pages import NO_VALUE, count_colours, value_colours
 from tests.conftest import grid_instance
 from tests.test_compare import write_plan
 from tests.test_portfolio_importance import case
@@ -88,9 +89,17 @@ def test_compare_writes_a_difference_map(compare_dir: tuple[Path, np.ndarray]) -
 
 
 def test_portfolio_report_has_the_frequency_layer(tmp_path: Path) -> None:
-    inst, s, path = case(1, False, tmp_path)
-    rep = run_portfolio(path, s, tmp_path / "pf", k=3, gap=0.5, diversity=0.1, inst=inst)
-    page = (tmp_path / "pf" / "report.html").read_text(encoding="utf-8")
+    for seed in range(12):  # a case with several plans
+        inst, s, path = case(seed, False, tmp_path)
+        out = tmp_path / f"pf{seed}"
+        try:
+            rep = run_portfolio(path, s, out, k=3, gap=0.5, diversity=0.1, inst=inst)
+        except AlternativesError:  # an infeasible case: try the next
+            continue
+        if len(rep.plans) >= 2:
+            break
+    assert len(rep.plans) >= 2
+    page = (out / "report.html").read_text(encoding="utf-8")
     self_contained(page)
     colours = fills(page)
     assert len(colours) == inst.num_plots
@@ -99,6 +108,7 @@ def test_portfolio_report_has_the_frequency_layer(tmp_path: Path) -> None:
     never = [i for i, p in enumerate(ids) if vacated.get(p, 0) == 0]
     assert [colours[i] for i in never] == [NO_VALUE] * len(never)
     assert len(set(colours)) >= 2
+    assert f"of {len(rep.plans)} plans" in page  # the legend
     assert page.count("<tr>") >= len(rep.plans) + 1
 
 
@@ -128,6 +138,12 @@ def test_value_colours_bins_and_legend() -> None:
     assert len(legend) == 3  # the empty class (2-3) is left out
     same, legend1 = value_colours(np.array([3.0, 3.0]))
     assert same[0] == same[1] != NO_VALUE and len(legend1) == 1
+
+
+def test_count_colours_one_class_per_count() -> None:
+    colours, legend = count_colours(np.array([0, 1, 3, 3, np.nan]), 3)
+    assert colours[0] == colours[4] == NO_VALUE and colours[2] == colours[3] != colours[1]
+    assert [t for _, t in legend] == ["1 of 3 plans", "3 of 3 plans"]
 
 
 def _chromium() -> str | None:

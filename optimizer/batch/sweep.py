@@ -297,8 +297,9 @@ def write_sweep_page(sweep: Sweep, records: dict[str, dict[str, Any]], **layers:
     """DIR/report.html: the scenario table (and, for a portfolio, the frequency map)."""
     from optimizer.reporting.pages import write_sweep_report
 
+    what = "near-optimal plans" if "portfolio" in sweep.options else "scenarios"
     return write_sweep_report(comparison_table(sweep, records), sweep.out / REPORT,
-                              f"{sweep.instance.name}: {len(sweep.jobs)} scenarios", **layers)
+                              f"{sweep.instance.name}: {len(sweep.jobs)} {what}", **layers)
 
 
 def collect_records(sweep: Sweep) -> dict[str, dict[str, Any]]:

@@ -52,6 +52,26 @@ def value_colours(values: np.ndarray, cmap: str = "viridis_r", steps: int = 5,
     return out, legend
 
 
+def count_colours(counts: np.ndarray, k: int, cmap: str = "YlOrRd",
+                  ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Per plot a colour for "vacated in j of k plans" (j = 1..k, one class each up to ten
+    plans, else binned); NaN or 0: grey."""
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    counts = np.asarray(counts, float)
+    if k > 10:
+        return value_colours(np.where(counts > 0, counts, np.nan), cmap)
+    palette = [to_hex(matplotlib.colormaps[cmap](0.25 + 0.75 * j / max(k - 1, 1)))
+               for j in range(k)]
+    out = np.full(len(counts), NO_VALUE, dtype=object)
+    ok = np.isfinite(counts) & (counts >= 1)
+    j = np.clip(counts[ok].astype(int), 1, k) - 1
+    out[ok] = np.asarray(palette, dtype=object)[j]
+    legend = [(palette[i], f"{i + 1} of {k} plans") for i in range(k) if (j == i).any()]
+    return out, legend
+
+
 def _legend(items: list[tuple[str, str]]) -> str:
     return "".join(f'<span style="background:{c}"></span>{html.escape(t)}' for c, t in items)
 
@@ -81,6 +101,7 @@ def render_page(title: str, subtitle: str, tables: list[tuple[str, pd.DataFrame]
                          for i, (c, d) in enumerate(zip(colours, paths, strict=True)))
         rows = rows if rows is not None else pd.DataFrame(
             {"plot_id": inst.plots["plot_id"].astype(str)})
+        rows = rows.astype(object).where(rows.notna(), "")  # no "null" in a plot's row
         payload = {"columns": list(rows.columns),
                    "rows": json.loads(rows.to_json(orient="values", force_ascii=False))}
         data = ('<script type="application/json" id="rows">'
@@ -131,7 +152,7 @@ def write_sweep_report(comparison: pd.DataFrame, path: Path, title: str,
     values = np.full(inst.num_plots, np.nan)
     vac = frequency["vacated"].to_numpy(float)
     values[pos[vac > 0]] = vac[vac > 0]
-    colours, legend = value_colours(values, "YlOrRd", steps=max(min(k, 5), 1))
+    colours, legend = count_colours(values, k)
     legend = [*legend, (NO_VALUE, "never vacated / not a candidate 未腾退")]
     rows = pd.DataFrame({"plot_id": inst.plots["plot_id"].astype(str)})
     rows = rows.merge(frequency.drop(columns=["township"], errors="ignore"), on="plot_id",

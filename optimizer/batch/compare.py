@@ -185,20 +185,10 @@ def write_difference_page(inst: Instance, a: np.ndarray, cmp: PlanComparison, pa
 
 def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: Path,
                         title: str, moves: np.ndarray | None = None) -> None:
-    colours = np.asarray(CHANGE_COLOURS, dtype=object)[codes]
-    colours[(codes == 0) & (a != KEEP)] = UNCHANGED_VACATED
-    if moves is not None:
-        for k, colour in enumerate(YEAR_MOVE_COLOURS):
-            colours[moves == k + 1] = colour
+    colours, legend = difference_colours(a, codes, moves)  # the same colours as report.html
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
     fill_plots(ax, inst.geometry.values, colours)
-    handles = [Patch(color=CHANGE_COLOURS[k], label=f"{CHANGES[k]} ({(codes == k).sum():,} plots)")
-               for k in range(1, len(CHANGES))]
-    if moves is not None:
-        handles += [Patch(color=YEAR_MOVE_COLOURS[k], label=f"{YEAR_MOVES[k]} "
-                          f"({(moves == k + 1).sum():,} plots)") for k in range(2)]
-    handles += [Patch(color=UNCHANGED_VACATED, label="vacated in both, same use"),
-                Patch(color=CHANGE_COLOURS[0], label="unchanged")]
+    handles = [Patch(color=c, label=label) for c, label in legend]
     handles += zone_outlines(ax, inst)
     finish_map(fig, ax, handles, title, path)
 

@@ -142,9 +142,9 @@ def write_sweep_report(comparison: pd.DataFrame, path: Path, title: str,
                        k: int = 0) -> Path:
     """A sweep's (or portfolio's) report.html: the scenario table; with `frequency` (plot_id,
     vacated, ... as in selection_frequency.csv) a map of how often each plot is vacated."""
-    done = int((~comparison["status"].isin(["pending", "failed", "error"])).sum()) \
-        if "status" in comparison.columns else len(comparison)
-    subtitle = f"{len(comparison)} scenarios 情景, {done} solved 已求解"
+    counts = comparison["status"].astype(str).value_counts() if "status" in comparison else {}
+    subtitle = f"{len(comparison)} scenarios 情景: " + ", ".join(
+        f"{n} {status}" for status, n in counts.items())
     tables = [("情景 scenarios", sweep_table(comparison))]
     if inst is None or frequency is None:
         return write_page(path, render_page(title, subtitle, tables))

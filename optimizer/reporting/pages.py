@@ -88,8 +88,8 @@ def render_page(title: str, subtitle: str, tables: list[tuple[str, pd.DataFrame]
                 rows: pd.DataFrame | None = None) -> str:
     """The page as one string. With `inst` and `colours`, a map (pan, zoom, click a plot for
     its row in `rows`, one row per plot in instance order)."""
-    body = "".join(f"<h2>{html.escape(h)}</h2>{_html_table(_blank(t), zh=False)}"
-                   for h, t in tables)
+    body = "".join(f"<h2>{html.escape(h)}</h2><div style='overflow-x:auto'>"
+                   f"{_html_table(_blank(t), zh=False)}</div>" for h, t in tables)
     title_h = html.escape(title)
     if inst is None or colours is None:
         main = f"<section>{body}</section>"
@@ -129,12 +129,20 @@ def write_page(path: Path, page: str) -> Path:
 
 
 def sweep_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The scenario table shown: the headline columns, then the sweep's parameters."""
+    """The scenario table shown: name, the sweep's parameters, the headline columns, then every
+    target (`<target>.achieved/.required/.met`) and the times."""
     head = [c for c in SWEEP_COLUMNS if c in comparison.columns]
-    skip = {"hash", "folder", "termination", "backend", "solver_objective", "bound", "elastic"}
-    rest = [c for c in comparison.columns if c not in {*head, *skip}
-            and not c.endswith("_seconds") and c != "seconds"]
-    return comparison[head[:1] + rest + head[1:]]
+    skip = {"hash", "folder", "termination", "backend", "solver_objective", "bound", "elastic",
+            "seconds", *head}
+    target = [c for c in comparison.columns if c.endswith((".achieved", ".required", ".met"))]
+    times = [c for c in comparison.columns if c.endswith("_s")]
+    params = [c for c in comparison.columns if c not in {*skip, *target, *times}]
+    table = comparison[head[:1] + params + head[1:] + target + times].copy()
+    for col in ("gap", "gap_to_best"):
+        if col in table.columns:  # fractions: shown as percentages
+            v = pd.to_numeric(table[col], errors="coerce")
+            table[col] = [f"{x:.3%}" if np.isfinite(x) else "" for x in v]
+    return table
 
 
 def write_sweep_report(comparison: pd.DataFrame, path: Path, title: str,

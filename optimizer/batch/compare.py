@@ -1,7 +1,8 @@
 """`greenbelt compare`: what changes between two plans of one instance.
 
 Outputs: changed_plots.csv (every plot whose action differs, with from/to), kpi_deltas.csv (every
-target's achieved value in A and B and the difference, then the totals) and difference_map.png.
+target's achieved value in A and B and the difference, then the totals), difference_map.png and
+report.html (the KPI deltas and the difference map as one offline page).
 KPIs are recomputed from the two plans' actions and the instance, as `greenbelt check` does.
 """
 
@@ -45,7 +46,7 @@ from optimizer.reporting.maps import COLOURS, fill_plots, finish_map, zone_outli
 CHANGES = ("unchanged", "kept->vacated", "vacated->kept", "farmland->forest", "forest->farmland")
 CHANGE_COLOURS = ("#e6e6e6", "#2166ac", "#d6604d", COLOURS["forest"], COLOURS["farmland"])
 UNCHANGED_VACATED = "#969696"
-OUTPUTS = ("changed_plots.csv", "kpi_deltas.csv", "difference_map.png")
+OUTPUTS = ("changed_plots.csv", "kpi_deltas.csv", "difference_map.png", "report.html")
 # [phasing]: a plot vacated to the same use in both plans but in another year is a change too
 YEAR_MOVES = ("moved to an earlier year", "moved to a later year")
 YEAR_MOVE_COLOURS = ("#fdae61", "#762a83")
@@ -157,22 +158,37 @@ def _year_rows(area: np.ndarray, a: np.ndarray, b: np.ndarray, ya: np.ndarray,
     return out
 
 
-def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: Path,
-                        title: str, moves: np.ndarray | None = None) -> None:
+def difference_colours(a: np.ndarray, codes: np.ndarray, moves: np.ndarray | None = None,
+                       ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Per plot the difference map's colour, and the legend (colour, label with counts)."""
     colours = np.asarray(CHANGE_COLOURS, dtype=object)[codes]
     colours[(codes == 0) & (a != KEEP)] = UNCHANGED_VACATED
+    legend = [(CHANGE_COLOURS[k], f"{CHANGES[k]} ({(codes == k).sum():,} plots)")
+              for k in range(1, len(CHANGES))]
     if moves is not None:
         for k, colour in enumerate(YEAR_MOVE_COLOURS):
             colours[moves == k + 1] = colour
+        legend += [(YEAR_MOVE_COLOURS[k], f"{YEAR_MOVES[k]} ({(moves == k + 1).sum():,} plots)")
+                   for k in range(2)]
+    legend += [(UNCHANGED_VACATED, "vacated in both, same use"),
+               (CHANGE_COLOURS[0], "unchanged")]
+    return colours, legend
+
+
+def write_difference_page(inst: Instance, a: np.ndarray, cmp: PlanComparison, path: Path,
+                          title: str) -> Path:
+    from optimizer.reporting.pages import write_compare_report
+
+    colours, legend = difference_colours(a, cmp.codes, cmp.moves)
+    return write_compare_report(inst, cmp.kpis, cmp.changed, colours, legend, path, title)
+
+
+def draw_difference_map(inst: Instance, a: np.ndarray, codes: np.ndarray, path: Path,
+                        title: str, moves: np.ndarray | None = None) -> None:
+    colours, legend = difference_colours(a, codes, moves)  # the same colours as report.html
     fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
     fill_plots(ax, inst.geometry.values, colours)
-    handles = [Patch(color=CHANGE_COLOURS[k], label=f"{CHANGES[k]} ({(codes == k).sum():,} plots)")
-               for k in range(1, len(CHANGES))]
-    if moves is not None:
-        handles += [Patch(color=YEAR_MOVE_COLOURS[k], label=f"{YEAR_MOVES[k]} "
-                          f"({(moves == k + 1).sum():,} plots)") for k in range(2)]
-    handles += [Patch(color=UNCHANGED_VACATED, label="vacated in both, same use"),
-                Patch(color=CHANGE_COLOURS[0], label="unchanged")]
+    handles = [Patch(color=c, label=label) for c, label in legend]
     handles += zone_outlines(ax, inst)
     finish_map(fig, ax, handles, title, path)
 
@@ -186,7 +202,8 @@ def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,
     ya, yb = read_years(Path(plan_a), ids), read_years(Path(plan_b), ids)
     cmp = compare_actions(inst, s, a, b, None if ya is None or yb is None else (ya, yb))
     prepare_output_folder(out, OUTPUTS)
-    paths = dict(zip(("changed", "kpis", "map"), (out / name for name in OUTPUTS), strict=True))
+    paths = dict(zip(("changed", "kpis", "map", "report"), (out / name for name in OUTPUTS),
+                     strict=True))
     begin_set(out)  # the three files as one set, like a plan's (optimizer.plan.runset)
     try:
         write_csv(cmp.changed, paths["changed"])
@@ -195,6 +212,8 @@ def compare_plan_files(inst: Instance, s: Scenario, plan_a: Path, plan_b: Path,
             short = [f"{Path(p).parent.name}/{Path(p).name}" for p in (plan_a, plan_b)]
             draw_difference_map(inst, a, cmp.codes, tmp,
                                 f"{inst.name}: A = {short[0]}, B = {short[1]}", cmp.moves)
+        write_difference_page(inst, a, cmp, paths["report"],
+                              f"{inst.name}: A = {short[0]}, B = {short[1]}")
         finish_set(out, list(OUTPUTS))
     except OSError as err:
         raise OutputFolderError(f"{out}: cannot write the comparison ({err}); the folder is "

@@ -320,7 +320,7 @@ def write_importance(inst: Instance, report: ImportanceReport, out: Path) -> dic
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table": out / "importance.csv", "summary": out / "importance.json",
-             "map": out / "importance_map.png"}
+             "map": out / "importance_map.png", "report": out / "report.html"}
     write_csv(report.table, paths["table"])
     write_json(report.summary, paths["summary"])
     ids = pd.Index(inst.plots["plot_id"].astype(str))
@@ -333,4 +333,8 @@ def write_importance(inst: Instance, report: ImportanceReport, out: Path) -> dic
         draw_value_map(inst, values, tmp, f"{inst.name}: replacement cost of each vacated plot",
                        "replacement cost (wan yuan)", flagged=flagged,
                        flagged_label="irreplaceable (no plan without it)")
+    from optimizer.reporting.pages import write_importance_report
+
+    write_importance_report(inst, report.table, paths["report"],
+                            f"{inst.name}: replacement cost of each vacated plot")
     return paths

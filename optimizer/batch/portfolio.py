@@ -40,7 +40,15 @@ from optimizer.batch.alternatives import (
     with_rows,
 )
 from optimizer.batch.specs import instance_fingerprint, job_key, to_toml
-from optimizer.batch.sweep import DONE, Job, Sweep, plan_row, read_done, write_comparison
+from optimizer.batch.sweep import (
+    DONE,
+    Job,
+    Sweep,
+    plan_row,
+    read_done,
+    write_comparison,
+    write_sweep_page,
+)
 from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import FARMLAND, FOREST
 from optimizer.model.scenario import Scenario
@@ -166,6 +174,8 @@ def run_portfolio(
         "termination", "gap", "seconds")}} for j in jobs])
     frequency = selection_frequency(inst, pm, actions)
     paths |= write_portfolio(inst, table, frequency, len(actions), out)
+    paths["report"] = write_sweep_page(sweep, records, inst=inst, frequency=frequency,
+                                       k=len(actions))
     return PortfolioReport(plans, table, frequency, paths, reused, message)
 
 

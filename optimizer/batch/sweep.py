@@ -5,6 +5,7 @@ A sweep folder DIR holds
                                 scenario.toml (the resolved scenario) and done.json, written LAST;
                                 or error.json when the scenario failed;
   DIR/comparison.csv            one row per scenario (UTF-8 with BOM), rewritten after each one.
+  DIR/report.html               the same table as one offline page, written at the end.
 
 The job key is a sha256 over the instance fingerprint (see `instance_fingerprint`), the resolved
 scenario (every field, defaults filled in) and the solve options. A rerun skips every folder whose
@@ -55,6 +56,7 @@ __all__ = [
 
 OUTPUTS = ("plan.csv", "summary.json", "plan.gpkg", "map.png", "scenario.toml")
 DONE, ERROR, COMPARISON = "done.json", "error.json", "comparison.csv"
+REPORT = "report.html"
 TIME_COLUMNS = ("build_s", "solve_s", "total_s")
 
 
@@ -291,6 +293,15 @@ def write_comparison(sweep: Sweep, records: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def write_sweep_page(sweep: Sweep, records: dict[str, dict[str, Any]], **layers: Any) -> Path:
+    """DIR/report.html: the scenario table (and, for a portfolio, the frequency map)."""
+    from optimizer.reporting.pages import write_sweep_report
+
+    what = "near-optimal plans" if "portfolio" in sweep.options else "scenarios"
+    return write_sweep_report(comparison_table(sweep, records), sweep.out / REPORT,
+                              f"{sweep.instance.name}: {len(sweep.jobs)} {what}", **layers)
+
+
 def collect_records(sweep: Sweep) -> dict[str, dict[str, Any]]:
     """Records from disk: valid done.json first, else error.json with the same key."""
     out = {}
@@ -433,5 +444,6 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
     for folder, rec in records.items():
         final.setdefault(folder, rec)  # a failure whose error.json could not be written
     path = write_comparison(sweep, final)
+    write_sweep_page(sweep, final)
     return SweepReport(sweep, final, skipped, [t.job.folder for t in tasks],
                        comparison_table(sweep, final), path)

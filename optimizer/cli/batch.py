@@ -153,7 +153,8 @@ def sweep(
     out_console.print(sweep_table(report.table, f"sweep of {instance.name}"))
     solved = len(set(report.solved) - set(report.failed))
     console.print(f"{solved} solved, {len(report.skipped)} reused from an earlier run, "
-                  f"{len(report.failed)} failed; wrote {report.comparison}", highlight=False)
+                  f"{len(report.failed)} failed; wrote {report.comparison} and report.html",
+                  highlight=False)
     for folder in report.failed:
         error = escape(str(report.records[folder].get("error", "")))
         console.print(f"[red]failed:[/] {folder}: {error}", highlight=False)

@@ -34,6 +34,15 @@ class AlternativesError(ValueError):
     """A portfolio or importance run that cannot start; the message is for planners."""
 
 
+def refuse_phasing(s: Scenario, command: str) -> None:
+    """Portfolios and replacement costs are of one-period plans; a schedule's alternatives are
+    not built yet, and silently dropping the years would answer another question."""
+    if s.phasing.enabled:
+        raise AlternativesError(f"{command}: a scenario with [phasing] (a five-year schedule) is "
+                                "not supported yet; set [phasing] enabled = false to examine the "
+                                "end state")
+
+
 def strict(s: Scenario) -> Scenario:
     """A copy without elastic mode: alternatives must meet every target, not trade shortfalls."""
     out = copy.deepcopy(s)

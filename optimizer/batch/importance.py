@@ -37,6 +37,7 @@ from optimizer.batch.alternatives import (
     forbid,
     lp_bounds,
     prime,
+    refuse_phasing,
     run_tasks,
     strict,
     with_rows,
@@ -130,6 +131,7 @@ def plot_importance(
     portfolio) whose objectives bound the questions they meet from above; ones that miss a target
     or break a rule of the scenario are ignored.
     sample: answer only this many questions (drawn with seed 0), for timing the naive loop."""
+    refuse_phasing(scenario, "importance")
     t0 = time.perf_counter()
     if inst is None:
         from instances.loader import load_instance

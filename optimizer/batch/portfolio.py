@@ -35,6 +35,7 @@ from instances.instance import Instance
 from optimizer.batch.alternatives import (
     AlternativesError,
     objective_cap,
+    refuse_phasing,
     stack,
     strict,
     with_rows,
@@ -98,6 +99,7 @@ def run_portfolio(
     time_limit: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PortfolioReport:
+    refuse_phasing(scenario, "portfolio")
     if not 0 < diversity <= 1 or gap < 0 or k < 1:
         raise AlternativesError("need k >= 1, gap >= 0 and 0 < diversity <= 1")
     say = progress or (lambda _m: None)

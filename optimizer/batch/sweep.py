@@ -20,7 +20,6 @@ import json
 import multiprocessing
 import os
 import re
-import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from optimizer.batch.specs import (
     specs_from_grid,
     to_toml,
 )
+from optimizer.blocks.deadline import pool_context
 from optimizer.model.scenario import ScenarioError, scenario_from_dict
 from optimizer.plan.runset import MARKER
 from optimizer.plan.solve import Plan, solve_plan
@@ -338,13 +338,7 @@ def default_workers() -> int:
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    # forkserver: workers fork from a clean server (fork from a threaded parent can deadlock),
-    # and preloading the solve stack there pays the heavy imports once, not per worker.
-    if sys.platform.startswith("linux"):
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["optimizer.batch.sweep"])
-        return ctx
-    return multiprocessing.get_context("spawn")
+    return pool_context("optimizer.batch.sweep")
 
 
 def _run_local(tasks: list[Task], workers: int,

@@ -98,3 +98,14 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
         conn.send(("done", fn(*args)))
     finally:
         conn.close()
+
+
+def pool_context(preload: str) -> multiprocessing.context.BaseContext:
+    """Worker processes for a pool: forkserver on Linux (fork from a threaded parent can
+    deadlock), with `preload` imported once in the server so each worker skips the heavy
+    imports; spawn elsewhere. Shared by the sweep, the neighbourhoods and importance."""
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([preload])
+        return ctx
+    return multiprocessing.get_context("spawn")

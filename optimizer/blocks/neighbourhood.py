@@ -14,7 +14,6 @@ extra column — compactness, shortfall — is free in at most one of them).
 from __future__ import annotations
 
 import multiprocessing
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -25,6 +24,7 @@ import scipy.sparse as sp
 
 from optimizer.blocks.construct import construct, tolerance
 from optimizer.blocks.cuts import FarmlandGraph
+from optimizer.blocks.deadline import pool_context
 from optimizer.blocks.rule import Rule, RulePart
 from optimizer.blocks.search import _row_generation
 from solvers import get_backend
@@ -175,12 +175,7 @@ class Runner:
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    # as batch.sweep: forkserver workers (fork from a threaded parent can deadlock), preloaded
-    if sys.platform.startswith("linux"):
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["optimizer.blocks.search"])
-        return ctx
-    return multiprocessing.get_context("spawn")
+    return pool_context("optimizer.blocks.search")
 
 
 SubSolver = Callable[[list[SubProblem]], list[tuple[np.ndarray | None, float]]]

@@ -75,3 +75,20 @@ def write_township_xlsx(path: Path, rows: list[tuple[str, float, float]] | None 
 
 def cell_area_mu() -> float:
     return float(np.round(CELL_M * CELL_M / (2000.0 / 3.0), 6))
+
+
+def import_survey_instance(root: Path) -> tuple[Path, Path]:
+    """The survey folder and township table written under `root`, imported with the shipped
+    mapping (`greenbelt import ... --townships`): (instance GeoPackage, its scenario TOML)."""
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    shp = write_survey(root / "data")
+    xlsx = write_township_xlsx(root / "data" / "towns.xlsx")
+    inst = root / "inst.gpkg"
+    mapping = Path(__file__).resolve().parents[1] / "examples" / "survey_mapping.toml"
+    r = CliRunner().invoke(app, ["import", str(shp), "--mapping", str(mapping), "--out",
+                                 str(inst), "--townships", str(xlsx)])
+    assert r.exit_code == 0, r.output
+    return inst, root / "inst.scenario.toml"

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from survey_data import COLS, ROWS, write_survey, write_township_xlsx
+from survey_data import COLS, ROWS, import_survey_instance
 from typer.testing import CliRunner
 
 from optimizer.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 CELL_MU = 120.0 * 120.0 / (2000.0 / 3.0)  # 21.6
 
@@ -25,14 +24,7 @@ def unit(r: int, c: int) -> int:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("marxan")
-    shp = write_survey(root / "data")
-    xlsx = write_township_xlsx(root / "data" / "towns.xlsx")
-    inst = root / "inst.gpkg"
-    r = runner.invoke(app, ["import", str(shp), "--mapping",
-                            str(ROOT / "examples" / "survey_mapping.toml"), "--out", str(inst),
-                            "--townships", str(xlsx)])
-    assert r.exit_code == 0, r.output
-    scenario = root / "inst.scenario.toml"
+    inst, scenario = import_survey_instance(root)
     r = runner.invoke(app, ["marxan", "export", str(inst), "--scenario", str(scenario),
                             "--out", str(root / "mx")])
     assert r.exit_code == 0, r.output

@@ -14,27 +14,19 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
-from survey_data import parcels, write_survey, write_township_xlsx
+from survey_data import import_survey_instance, parcels
 from typer.testing import CliRunner
 
 from optimizer.cli import app
 from optimizer.reporting.excel import write_xlsx
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def solved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("outputs")
-    shp = write_survey(root / "data")
-    xlsx = write_township_xlsx(root / "data" / "towns.xlsx")
-    inst = root / "inst.gpkg"
-    r = runner.invoke(app, ["import", str(shp), "--mapping",
-                            str(ROOT / "examples" / "survey_mapping.toml"), "--out", str(inst),
-                            "--townships", str(xlsx)])
-    assert r.exit_code == 0, r.output
-    scenario = root / "inst.scenario.toml"
+    inst, scenario = import_survey_instance(root)
     r = runner.invoke(app, ["solve", str(inst), "--scenario", str(scenario), "--out",
                             str(root / "plan")])
     assert r.exit_code == 0, r.output

@@ -265,12 +265,7 @@ def solve_built(
         result = b.solve(pm.model, opts, warm_start=warm if "warm_start" in b.capabilities
                          else None)
         method, rounds = "mip", []
-    actions = (pm.actions(result.x, inst.num_plots) if result.has_solution and result.x is not None
-               else np.zeros(inst.num_plots, dtype=np.int8))
-    checks, violations, totals = assess(inst, pm, actions)
-    blocks = farmland_blocks(inst, actions, s)
-    if s.contiguity.enabled and not blocks.ok:
-        violations.append(RuleViolation("new farmland or forest block breaks the block rule", []))
+    actions, checks, violations, totals, blocks, _years = _judge(inst, pm, s, result)
     timings = {"build_s": 0.0, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t1}
     parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)

@@ -129,6 +129,10 @@ def test_phased_portfolio_is_the_k_best_distinct_end_states(rule: bool, tmp_path
             for f in folders:
                 plan = pd.read_csv(f / "plan.csv", encoding="utf-8-sig")
                 assert "year" in plan.columns and (f / "annual_plan.csv").is_file()
+            if len(picked) >= 2 and not compared:  # a rerun reuses the schedules, years too
+                again = run_portfolio(path, s, out, k=k, gap=gap, diversity=delta, inst=inst)
+                assert again.reused == len(rep.plans) and not again.plans
+                pd.testing.assert_frame_equal(again.frequency, rep.frequency)
             compared += len(picked) >= 2
     assert compared >= 4  # cases with at least two distinct end states, or the test proves little
 
@@ -247,3 +251,43 @@ def test_a_plan_file_without_years_is_refused_in_one_line(tmp_path: Path) -> Non
     assert r.exit_code == 1, r.output
     assert "missing column 'year'" in r.output and "Traceback" not in r.output, r.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_end_state_model_is_the_single_period_model_plus_end_state_rows(tmp_path: Path) -> None:
+    """Stage 1 of the edited warm start: the base model's objective, columns and rows unchanged,
+    then only rows on the end state (a caller's row kept, the time-expanded rows dropped)."""
+    import copy
+
+    import scipy.sparse as sp
+
+    from optimizer.model.build import build_model
+    from optimizer.model.phasing import build_phased
+    from optimizer.plan.phased import end_state_model
+
+    inst, s, _ = case(3, (2, 4, 2), True, tmp_path)
+    single = copy.deepcopy(s)
+    single.phasing.enabled = False
+    base, pm = build_model(inst, single).model, build_phased(inst, s)
+    row = np.zeros(pm.model.num_cols)
+    row[:3] = 1.0
+    edited = pm.model.add_rows(sp.csr_matrix(row), np.array([1.0]), np.array([np.inf]))
+    from dataclasses import replace
+
+    end = end_state_model(replace(pm, model=edited), base.c).model
+    assert end.num_cols == base.num_cols
+    assert np.array_equal(end.c, base.c)
+    top = end.A[: base.num_rows]
+    assert (top != base.A).nnz == 0
+    assert np.array_equal(end.row_lower[: base.num_rows], base.row_lower)
+    extra = end.A[base.num_rows:].toarray()
+    assert extra.shape[0] >= 1 and np.array_equal(extra[-1], row[: base.num_cols])
+    # every extra row is an end-state row of the time-expanded model, so the optimal schedule's
+    # end state meets it
+    ok, obj, act, year, cand = truth(inst, s)
+    i = np.flatnonzero(ok)[np.argmin(obj[ok])]
+    a, _ = as_plan(inst, s, act, year, cand, i)
+    x = np.zeros(base.num_cols)
+    x[: 2 * len(pm.candidates)] = pm.vector(a)
+    ax = end.A[base.num_rows:-1] @ x
+    assert (ax >= end.row_lower[base.num_rows:-1] - 1e-6).all()
+    assert (ax <= end.row_upper[base.num_rows:-1] + 1e-6).all()

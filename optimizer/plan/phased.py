@@ -200,19 +200,23 @@ def _two_stage(pm: PhasedPlanModel, warm: np.ndarray | None, opts: SolveOptions,
 # every year end, warm from a given schedule or from the two-stage plan of the edited model.
 
 
-def end_state_model(pm: PhasedPlanModel) -> PlanModel:
+def end_state_model(pm: PhasedPlanModel, c: np.ndarray) -> PlanModel:
     """The single-period model of the end state implied by a (possibly edited) schedule model:
     the base columns (the last year's f/g first) with their bounds, and every row that reads
     base columns only (the single-period rows, a last-year cumulative row, a caller's rows on
-    the end state). A relaxation of the schedule's end state, for stage 1 of a warm start."""
+    the end state). A relaxation of the schedule's end state, for stage 1 of a warm start.
+    `c`: the single-period objective (the schedule's last-year columns carry only the last
+    year's weights, a poor guide for choosing the set)."""
     m = pm.model
     n0 = int(pm.year_cols[0][0]) if len(pm.years) > 1 else m.num_cols
+    if len(c) != n0:
+        raise ValueError(f"objective of {len(c)} columns for an end state of {n0}")
     A = m.A.tocsr()
     later = np.asarray(abs(A[:, n0:]).sum(axis=1)).ravel() > 0
     keep = np.flatnonzero(~later)
     first_out = int(np.flatnonzero(later)[0]) if later.any() else m.num_rows
     model = ArrayModel(
-        c=m.c[:n0], A=A[keep][:, :n0].tocsr(), row_lower=m.row_lower[keep],
+        c=np.asarray(c, dtype=float), A=A[keep][:, :n0].tocsr(), row_lower=m.row_lower[keep],
         row_upper=m.row_upper[keep], col_lower=m.col_lower[:n0], col_upper=m.col_upper[:n0],
         integrality=m.integrality[:n0], offset=m.offset,
         col_blocks={k: v for k, v in m.col_blocks.items() if v.stop <= n0},
@@ -253,7 +257,7 @@ def two_stage_start(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str,
     t0 = time.perf_counter()
     single = copy.deepcopy(s)
     single.phasing.enabled = False
-    end = end_state_model(pm)
+    end = end_state_model(pm, build_model(inst, single).model.c)
     o1 = replace(opts, time_limit=_left(opts, t0, STAGE1_SHARE))
     first = (solve_contiguous(inst, end, single, name, o1, say).result if s.contiguity.enabled
              else get_backend(name).solve(end.model, o1))
@@ -273,7 +277,8 @@ def solve_schedule(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str,
     """The monolithic solve of a built schedule model as it is (the `monolithic` method of
     `run_phased`, whatever `[phasing] method` says: portfolio and importance compare optima).
     `start`: a model vector; used only where it meets the model (and the rule at every year
-    end), else the two-stage plan of the edited model is the start."""
+    end), else the two-stage plan of the edited model is the start; `repaired` on the answer:
+    the solver found no plan and the start is handed back (its gap against the solver's bound)."""
     t0 = time.perf_counter()
     rule = phased_rule(inst, pm, s) if s.contiguity.enabled else None
     if start is not None and (pm.model.max_violation(start) > 1e-6
@@ -298,5 +303,5 @@ def solve_schedule(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str,
         res = replace(res, has_solution=True, x=start, objective=obj,
                       gap=relative_gap(obj, res.bound),
                       message=res.message + " (two-stage fallback plan)")
-        return ContiguousSolve(res, pm.model, "time-expanded + two-stage fallback", [], True)
+        return ContiguousSolve(res, pm.model, "time-expanded", [], repaired=True)
     return ContiguousSolve(res, pm.model, "time-expanded")

@@ -47,6 +47,13 @@ def admissible_sets(inst, cand: np.ndarray, min_mu: float) -> np.ndarray:
 
 def brute_force(inst, s, block_mu: float | None = None):
     """Best objective over every (action, year) choice per candidate; None if none is feasible."""
+    ok, obj, _act, _year, _cand = schedules(inst, s, block_mu)
+    return float(obj[ok].min()) if ok.any() else None
+
+
+def schedules(inst, s, block_mu: float | None = None):
+    """Every (action, year) choice per candidate: (feasible, objective, action and year index
+    per candidate (year index T = never), candidates)."""
     p = inst.plots
     ph = s.phasing
     T, t = len(ph.years), s.targets
@@ -106,9 +113,7 @@ def brute_force(inst, s, block_mu: float | None = None):
     w_out = np.array([sum((1 + r) ** -j for j in range(k, int(H))) for k in range(T + 1)])
     d = np.array([(1 + r) ** -k for k in range(T)] + [0.0])
     obj = (np.where(V, w_out[year] * out, 0) + d[year] * cost_each).sum(1)
-    if not ok.any():
-        return None
-    return float(obj[ok].min())
+    return ok, obj, act, year, cand
 
 
 def phased_case(seed: int, rows: int, cols: int, T: int, loose: float = 1.0):

@@ -249,27 +249,3 @@ def test_known_plans_close_questions_without_changing_answers(tmp_path: Path) ->
             tol = gap * (obj[0] + truth) + 1e-6
             assert truth - tol <= r["replacement_cost_wan"] + base <= truth + tol
     assert fewer >= 1
-
-
-def test_a_schedule_is_refused_with_one_line(tmp_path: Path) -> None:
-    """A [phasing] scenario is not answered as if it had no years: one line, exit 1, nothing
-    written."""
-    from typer.testing import CliRunner
-
-    from optimizer.cli import app
-
-    runner = CliRunner()
-    inst = tmp_path / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "600", "--seed", "3",
-                            "--out", str(inst)])
-    assert r.exit_code == 0, r.output
-    phased = tmp_path / "phased.toml"
-    phased.write_text((Path(__file__).resolve().parents[1] / "examples" / "phased.toml")
-                      .read_text(encoding="utf-8"), encoding="utf-8")
-    for command in ("portfolio", "importance"):
-        out = tmp_path / command
-        r = runner.invoke(app, [command, str(inst), "--scenario", str(phased), "--out", str(out)])
-        assert r.exit_code == 1, r.output
-        assert "[phasing]" in r.output and "not supported" in r.output, r.output
-        assert "Traceback" not in r.output
-        assert not out.exists() or not any(out.iterdir())

@@ -5,6 +5,11 @@ task the screen has decided meanwhile is never sent.
 
 Every solve goes through `optimizer.plan.solve.solve_built`: the scenario's own model and solve
 path (block rule included), with extra rows and tightened column bounds, never a second model.
+With [phasing] that model is the time-expanded schedule (`model/phasing.py`): the last year's
+f/g are its first 2n columns, so an edit of the end state (a plot that may not be vacated, a
+diversity row) reads the same columns as in the single-period model, and since f[i, k] <=
+f[i, k+1] a plot kept at the end is kept in every year, and a plot that is not farmland at the end
+is farmland in no year. The LP screen stays valid: it reads the time-expanded LP's marginals.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from instances.instance import Instance
+from optimizer.blocks.rule import farmland_blocks
+from optimizer.blocks.search import plan_vector
 from optimizer.model.build import PlanModel, build_model
+from optimizer.model.phasing import PhasedPlanModel, build_phased
 from optimizer.model.scenario import Scenario, scenario_from_dict
+from optimizer.plan.phased import phased_rule, schedule_vector
 from solvers.base import Cuts
 from solvers.model import ArrayModel
 
@@ -34,13 +43,25 @@ class AlternativesError(ValueError):
     """A portfolio or importance run that cannot start; the message is for planners."""
 
 
-def refuse_phasing(s: Scenario, command: str) -> None:
-    """Portfolios and replacement costs are of one-period plans; a schedule's alternatives are
-    not built yet, and silently dropping the years would answer another question."""
-    if s.phasing.enabled:
-        raise AlternativesError(f"{command}: a scenario with [phasing] (a five-year schedule) is "
-                                "not supported yet; set [phasing] enabled = false to examine the "
-                                "end state")
+def build(inst: Instance, s: Scenario) -> PlanModel:
+    """The scenario's model: the time-expanded schedule model with [phasing], else the
+    single-period one. Portfolio and importance edit it and solve it through `solve_built`."""
+    return build_phased(inst, s) if s.phasing.enabled else build_model(inst, s)
+
+
+def plan_value(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray,
+               years: np.ndarray | None = None) -> float | None:
+    """The objective of a plan (with [phasing]: a schedule, `years` per plot) that meets every
+    row, bound and rule of `pm`; None if it does not (or a schedule comes without years)."""
+    if isinstance(pm, PhasedPlanModel):
+        x = schedule_vector(pm, actions, years) if years is not None else None
+        if x is None or (s.contiguity.enabled and not phased_rule(inst, pm, s).admissible(x)):
+            return None
+        return pm.model.objective_value(x)
+    x = plan_vector(pm.model, pm, actions)
+    if x is None or (s.contiguity.enabled and not farmland_blocks(inst, actions, s).ok):
+        return None
+    return pm.model.objective_value(x)
 
 
 def strict(s: Scenario) -> Scenario:
@@ -131,7 +152,7 @@ def built(instance: str, fingerprint: str,
         return hit
     inst = _instance(instance, fingerprint)
     s = scenario_from_dict(scenario, scenario.get("name", "scenario"))
-    out = (inst, s, build_model(inst, s))
+    out = (inst, s, build(inst, s))
     with _LOCK:
         _BUILT.clear()
         _BUILT[key] = out

@@ -17,6 +17,10 @@ Each question is answered by bounds, lower L_p <= z_p <= U_p, until U_p - L_p <=
 Re-solves run in this process, on a process pool or on a Dask cluster (`alternatives.run_tasks`).
 `naive=True` is the one-solve-per-plot loop (no screen, no warm start, no shared plans), for the
 benchmark.
+[phasing]: z is the optimum of the time-expanded schedule model; "p kept" keeps it in every year,
+"p not farmland" makes it farmland in no year (both are bounds on the last year's columns, which
+the year-order rows carry back). The LP screen reads the time-expanded LP (valid as above); the
+screening plan is the flipped end state scheduled anew (`schedule_set`); re-solves are monolithic.
 """
 
 from __future__ import annotations
@@ -33,22 +37,25 @@ import pandas as pd
 from instances.instance import Instance
 from optimizer.batch.alternatives import (
     AlternativesError,
+    build,
     built,
     forbid,
     lp_bounds,
+    plan_value,
     prime,
-    refuse_phasing,
     run_tasks,
     strict,
     with_rows,
 )
 from optimizer.batch.specs import instance_fingerprint
-from optimizer.blocks.rule import farmland_blocks, farmland_rule, repair
+from optimizer.blocks.rule import farmland_rule, repair
 from optimizer.blocks.search import plan_vector
-from optimizer.model.build import PlanModel, build_model
+from optimizer.model.build import PlanModel
 from optimizer.model.kpi import FARMLAND, FOREST, KEEP
+from optimizer.model.phasing import PhasedPlanModel
 from optimizer.model.scenario import Scenario
-from optimizer.plan.solve import solve_built
+from optimizer.plan.phased import phased_rule, schedule_set
+from optimizer.plan.solve import options_for, solve_built
 from solvers.base import Cuts
 from solvers.result import Termination
 
@@ -69,6 +76,7 @@ class Question:
     rows: Cuts | None  # block-rule cuts of the plan's solve (warm)
     lower: float
     warm: bool
+    years: np.ndarray | None = None  # [phasing]: the plan's year per plot
 
 
 def _flipped(inst: Instance, s: Scenario, pm: PlanModel, q: Question) -> np.ndarray | None:
@@ -78,7 +86,27 @@ def _flipped(inst: Instance, s: Scenario, pm: PlanModel, q: Question) -> np.ndar
     forest = pm.rules.forest_ok[p] and q.variant == "no_farmland"
     act[p] = FOREST if forest else KEEP
     fixed = repair(pm, farmland_rule(inst, pm, s), act) if s.contiguity.enabled else act
-    return None if fixed is None or plan_vector(pm.model, pm, fixed) is None else fixed
+    if fixed is None or isinstance(pm, PhasedPlanModel):  # a schedule is checked once scheduled
+        return fixed
+    return None if plan_vector(pm.model, pm, fixed) is None else fixed
+
+
+def _flipped_schedule(inst: Instance, s: Scenario, pm: PhasedPlanModel, q: Question
+                      ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """[phasing]: the flipped, repaired end state scheduled anew (`schedule_set` on the edited
+    model): (actions, years, objective), or None if it cannot be scheduled."""
+    act = _flipped(inst, s, pm, q)
+    if act is None:
+        return None
+    res = schedule_set(inst, pm, s, act, options_for(s))
+    if not res.has_solution or res.x is None:
+        return None
+    x = pm.model.round_integers(res.x)
+    if pm.model.max_violation(x) > 1e-6 or (
+            s.contiguity.enabled and not phased_rule(inst, pm, s).admissible(x)):
+        return None
+    return pm.actions(x, inst.num_plots), pm.schedule(x, inst.num_plots), \
+        pm.model.objective_value(x)
 
 
 def answer(q: Question) -> dict[str, Any]:
@@ -87,14 +115,20 @@ def answer(q: Question) -> dict[str, Any]:
     inst, s, pm = built(q.instance, q.fingerprint, q.scenario)
     pm = forbid(with_rows(pm, q.rows), np.array([q.plot]), farmland=True,
                 forest=q.variant == "keep")
-    start = _flipped(inst, s, pm, q) if q.warm else None
-    if start is not None:
-        obj = pm.model.objective_value(plan_vector(pm.model, pm, start))
-        if obj - q.lower <= s.solver.mip_gap * abs(obj):
-            return {"index": q.index, "how": "screen", "objective": obj, "bound": None,
-                    "termination": "", "kept": start[pm.candidates],
-                    "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
-    r = solve_built(inst, s, pm, start=start).plan.result
+    start, years, obj = None, None, np.inf
+    if q.warm and isinstance(pm, PhasedPlanModel):
+        found = _flipped_schedule(inst, s, pm, q)
+        if found is not None:
+            start, years, obj = found
+    elif q.warm:
+        start = _flipped(inst, s, pm, q)
+        if start is not None:
+            obj = pm.model.objective_value(plan_vector(pm.model, pm, start))
+    if start is not None and obj - q.lower <= s.solver.mip_gap * abs(obj):
+        return {"index": q.index, "how": "screen", "objective": obj, "bound": None,
+                "termination": "", "kept": start[pm.candidates],
+                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+    r = solve_built(inst, s, pm, start=start, years=years).plan.result
     ok = r.has_solution and r.objective is not None
     return {"index": q.index, "how": "re-solve", "objective": r.objective if ok else None,
             "bound": r.bound, "termination": r.termination.value,
@@ -125,13 +159,17 @@ def plot_importance(
     plan: np.ndarray | None = None,
     known: list[np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan_years: np.ndarray | None = None,
+    known_years: list[np.ndarray] | None = None,
 ) -> ImportanceReport:
     """The replacement cost of each vacated plot of `plan` (per-plot actions; default: the
     optimal plan of `scenario`, solved here, elastic off). known: other plans (e.g. a
     portfolio) whose objectives bound the questions they meet from above; ones that miss a target
     or break a rule of the scenario are ignored.
-    sample: answer only this many questions (drawn with seed 0), for timing the naive loop."""
-    refuse_phasing(scenario, "importance")
+    sample: answer only this many questions (drawn with seed 0), for timing the naive loop.
+    [phasing]: the plan is a schedule (`plan_years`, `known_years`: year per plot), the optimum
+    that of the time-expanded model, and a plot kept (not farmland) at the end is kept (not
+    farmland) in every year; the questions are of the end state's vacated plots."""
     t0 = time.perf_counter()
     if inst is None:
         from instances.loader import load_instance
@@ -143,11 +181,11 @@ def plot_importance(
     s.solver.mip_gap = s.solver.mip_gap if gap is None else gap
     s.solver.backend = backend or s.solver.backend
     s.solver.time_limit = s.solver.time_limit if time_limit is None else time_limit
-    pm = build_model(inst, s)
+    pm = build(inst, s)
     if plan is None:
-        actions, z, bound, status, rule_rows = _solved(inst, s, pm)
+        actions, years, z, bound, status, rule_rows = _solved(inst, s, pm)
     else:
-        actions, z, bound, status, rule_rows = _given(inst, s, pm, plan)
+        actions, years, z, bound, status, rule_rows = _given(inst, s, pm, plan, plan_years)
     gap_ = s.solver.mip_gap
     base_s = time.perf_counter() - t0
     act = actions[pm.candidates]
@@ -175,7 +213,7 @@ def plot_importance(
         order = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
     questions = [Question(str(instance), fp, s.to_dict(), int(i), int(plots[i]), str(variant[i]),
                           actions, None if naive else rule_rows, float(lower[i]),
-                          not naive) for i in order]
+                          not naive, years) for i in order]
     is_keep = variant == "keep"
     done_count = [0]
 
@@ -218,10 +256,11 @@ def plot_importance(
         meets = (k == KEEP) | (~is_keep & (k != FARMLAND))
         upper[meets] = np.minimum(upper[meets], objective)
 
-    for other in [] if naive else known or []:
-        x = plan_vector(pm.model, pm, other)
-        if x is not None and (not s.contiguity.enabled or farmland_blocks(inst, other, s).ok):
-            share(other[pm.candidates], pm.model.objective_value(x))
+    others = [] if naive else known or []
+    for other, other_years in zip(others, known_years or [None] * len(others), strict=True):
+        value = plan_value(inst, s, pm, other, other_years)
+        if value is not None:
+            share(other[pm.candidates], value)
 
     run_tasks(answer, questions, done, wanted=wanted, workers=workers, scheduler=scheduler)
     asked = np.zeros(n, bool)
@@ -229,7 +268,7 @@ def plot_importance(
     frame = pd.DataFrame({"plot": plots, "variant": variant, "lower": lower, "upper": upper,
                           "how": how, "termination": term, "seconds": seconds, "cpu_s": cpu,
                           "asked": asked})
-    table = importance_table(inst, pm, actions, frame, z)
+    table = importance_table(inst, pm, actions, frame, z, years)
     summary = {
         "objective": z, "bound": bound if np.isfinite(bound) else None, "gap": gap_,
         "plan_status": status,
@@ -251,33 +290,38 @@ def plot_importance(
 
 
 def _solved(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
-        np.ndarray, float, float, str, Cuts | None]:
-    """The scenario's optimal plan: actions, objective, dual bound, status, block-rule cuts."""
+        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
+    """The scenario's optimal plan: actions, years ([phasing]), objective, dual bound, status,
+    block-rule cuts."""
     base = solve_built(inst, s, pm)
     plan, r = base.plan, base.plan.result
     if r is None or not r.has_solution or not plan.all_met or r.objective is None:
         raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
                                 "`greenbelt solve` reports the shortfalls")
     bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
-    return plan.actions, float(r.objective), bound, plan.status, base.rule_rows
+    return plan.actions, plan.years, float(r.objective), bound, plan.status, base.rule_rows
 
 
-def _given(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray) -> tuple[
-        np.ndarray, float, float, str, Cuts | None]:
+def _given(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray,
+           years: np.ndarray | None) -> tuple[
+        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
     """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
-    x = plan_vector(pm.model, pm, actions)
-    if x is None or (s.contiguity.enabled and not farmland_blocks(inst, actions, s).ok):
+    if isinstance(pm, PhasedPlanModel) and years is None:
+        raise AlternativesError("the scenario has [phasing]: the plan needs a `year` column")
+    value = plan_value(inst, s, pm, actions, years)
+    if value is None:
         raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
                                 "`greenbelt check` names which")
     z_lp, _ = lp_bounds(pm.model, [])
-    return actions, pm.model.objective_value(x), z_lp, "given plan", None
+    return actions, years, value, z_lp, "given plan", None
 
 
 def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.DataFrame,
-                     z: float) -> pd.DataFrame:
+                     z: float, years: np.ndarray | None = None) -> pd.DataFrame:
     """One row per vacated plot: replacement cost (upper - z), its lower bound, the gap of the
-    answer, how it was decided; the same for 'may not become farmland' on farmland plots.
-    Ranked: irreplaceable first, then by replacement cost."""
+    answer, how it was decided; the same for 'may not become farmland' on farmland plots;
+    [phasing]: the year the plan vacates it. Ranked: irreplaceable first, then by replacement
+    cost."""
     p = inst.plots
     cand = pm.candidates
     vac = np.flatnonzero(actions[cand] > 0)
@@ -308,6 +352,7 @@ def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.D
         "township": p["township"].astype(str).to_numpy()[ids],
         "area_mu": pm.rules.area[ids].round(3),
         "action": np.where(actions[ids] == FARMLAND, "farmland", "forest"),
+        **({} if years is None else {"year": years[ids]}),
     })
     out = pd.concat([out, rows.drop(columns="plot")], axis=1)
     key = np.where(out["irreplaceable"], np.inf, out["replacement_cost_wan"].fillna(-np.inf))

@@ -17,6 +17,16 @@ Warm start: each solve starts with the block-rule cuts of every earlier solve (t
 plan) and is offered the previous plan as a start where it still meets the model.
 Output: a sweep folder (plan folders with done.json, comparison.csv) so `compare` works on any
 two plans, selection_frequency.csv, frequency_map.png, portfolio.csv (the cost spread).
+
+[phasing]: each plan is a five-year schedule, the optimum of the time-expanded model (solved
+monolithically, whatever `[phasing] method` says, with every year's rules) under the rows above.
+The distance is that of the END-STATE vacated sets (the plots vacated by the last year): two
+schedules of the same plots are the same plan for a township, which gives up the same land
+either way, so the next plan must change the set, not only its order. The diversity row reads
+the last year's columns, which are the model's first 2n. Each plan folder holds the single-plan
+annual outputs (annual_plan.csv, projects.csv, years_map.png, milestones.png), and
+selection_frequency.csv gains `mean_year`: the mean year a plot is vacated over the plans that
+vacate it.
 """
 
 from __future__ import annotations
@@ -34,8 +44,8 @@ import scipy.sparse as sp
 from instances.instance import Instance
 from optimizer.batch.alternatives import (
     AlternativesError,
+    build,
     objective_cap,
-    refuse_phasing,
     stack,
     strict,
     with_rows,
@@ -50,10 +60,11 @@ from optimizer.batch.sweep import (
     write_comparison,
     write_sweep_page,
 )
-from optimizer.model.build import PlanModel, build_model
+from optimizer.model.build import PlanModel
 from optimizer.model.kpi import FARMLAND, FOREST
 from optimizer.model.scenario import Scenario
 from optimizer.plan.check import read_plan_actions
+from optimizer.plan.schedule_check import read_plan_years
 from optimizer.plan.solve import Plan, solve_built
 from optimizer.reporting.export import atomic_path, write_csv, write_json, write_outputs
 from solvers.base import Cuts
@@ -99,7 +110,6 @@ def run_portfolio(
     time_limit: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PortfolioReport:
-    refuse_phasing(scenario, "portfolio")
     if not 0 < diversity <= 1 or gap < 0 or k < 1:
         raise AlternativesError("need k >= 1, gap >= 0 and 0 < diversity <= 1")
     say = progress or (lambda _m: None)
@@ -111,10 +121,11 @@ def run_portfolio(
     s.solver.backend = backend or s.solver.backend
     s.solver.time_limit = s.solver.time_limit if time_limit is None else time_limit
     fp = instance_fingerprint(Path(instance))
-    pm = build_model(inst, s)
+    pm = build(inst, s)
     ids = inst.plots["plot_id"]
     plans: list[Plan] = []
     actions: list[np.ndarray] = []
+    years: list[np.ndarray | None] = []  # [phasing]: each plan's year per plot
     records: dict[str, dict[str, Any]] = {}
     jobs: list[Job] = []
     rows: list[Cuts | None] = []
@@ -130,6 +141,7 @@ def run_portfolio(
         t0 = time.perf_counter()
         if rec is not None and rec["row"].get("objective") is not None:
             act, obj = read_plan_actions(folder / "plan.csv", ids), rec["row"]["objective"]
+            yr = read_plan_years(folder / "plan.csv", ids, act, s) if s.phasing.enabled else None
             plan = None
             reused += 1
         else:
@@ -138,7 +150,8 @@ def run_portfolio(
             if best is not None:
                 model = with_rows(model, objective_cap(pm.model, best + gap * abs(best)))
             say(f"plan {rank}: solving ({len(actions)} diversity rows)")
-            solved = solve_built(inst, s, model, start=actions[-1] if actions else None)
+            solved = solve_built(inst, s, model, start=actions[-1] if actions else None,
+                                 years=years[-1] if years else None)
             plan, r = solved.plan, solved.plan.result
             rows.append(solved.rule_rows)
             if r is None or not r.has_solution or r.objective is None or not plan.all_met:
@@ -148,7 +161,7 @@ def run_portfolio(
                     raise AlternativesError(f"the scenario has no plan meeting every target "
                                             f"({plan.status}); `greenbelt solve` reports why")
                 break
-            act, obj = plan.actions, float(r.objective)
+            act, obj, yr = plan.actions, float(r.objective), plan.years
         best = obj if best is None else best
         near = min((distance(pm, act, a) for a in actions), default=None)
         extra = {"rank": rank, "gap_to_best": (obj - best) / max(abs(best), 1e-9),
@@ -167,6 +180,7 @@ def run_portfolio(
         records[job.folder] = rec
         jobs.append(job)
         actions.append(act)
+        years.append(yr)
     sweep = Sweep(Path(instance), fp, out, jobs, {"portfolio": {"gap": gap,
                                                                "diversity": diversity}})
     paths = {"comparison": write_comparison(sweep, records)}
@@ -174,17 +188,26 @@ def run_portfolio(
         "rank", "objective", "gap_to_best", "min_distance_to_earlier", "cost_wan",
         "lost_output_wan", "vacated_mu", "vacated_plots", "farmland_mu", "forest_mu",
         "termination", "gap", "seconds")}} for j in jobs])
-    frequency = selection_frequency(inst, pm, actions)
+    frequency = selection_frequency(inst, pm, actions, years)
     paths |= write_portfolio(inst, table, frequency, len(actions), out)
     paths["report"] = write_sweep_page(sweep, records, inst=inst, frequency=frequency,
                                        k=len(actions))
     return PortfolioReport(plans, table, frequency, paths, reused, message)
 
 
-def selection_frequency(inst: Instance, pm: PlanModel, actions: list[np.ndarray]) -> pd.DataFrame:
+def selection_frequency(inst: Instance, pm: PlanModel, actions: list[np.ndarray],
+                        years: list[np.ndarray | None] | None = None) -> pd.DataFrame:
+    """Per candidate: how often vacated, to farmland, to forest; with [phasing] also the mean
+    year it is vacated over the plans that vacate it (empty where none does)."""
     cand = pm.candidates
     A = np.stack([a[cand] for a in actions]) if actions else np.zeros((0, len(cand)), np.int8)
     k = max(len(actions), 1)
+    extra = {}
+    if years and all(y is not None for y in years):
+        Y = np.stack([y[cand] for y in years]).astype(float)  # type: ignore[index]
+        n = (A > 0).sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            extra["mean_year"] = np.where(n > 0, (Y * (A > 0)).sum(0) / n, np.nan).round(2)
     return pd.DataFrame({
         "plot_id": inst.plots["plot_id"].astype(str).to_numpy()[cand],
         "township": inst.plots["township"].astype(str).to_numpy()[cand],
@@ -192,6 +215,7 @@ def selection_frequency(inst: Instance, pm: PlanModel, actions: list[np.ndarray]
         "vacated": (A > 0).sum(0), "farmland": (A == FARMLAND).sum(0),
         "forest": (A == FOREST).sum(0), "vacated_share": ((A > 0).sum(0) / k).round(4),
         "in_plan_1": np.asarray(["keep", "farmland", "forest"])[A[0]] if len(A) else "keep",
+        **extra,
     })
 
 

@@ -323,30 +323,33 @@ def importance(
     sc = load_scenario_or_fail(scenario)
     inst = load_instance_or_fail(instance)
     n = default_workers() if workers is None else max(1, workers)
-    given = None
-    if plan is not None:
-        from optimizer.plan.check import PlanFileError, read_plan_actions
+    from optimizer.plan.check import PlanFileError, read_plan_actions
+    from optimizer.plan.schedule_check import ScheduleFileError, read_plan_years
 
+    def read(path: Path) -> tuple[Any, Any]:
+        """A plan file's actions and, with [phasing], its years (one line on bad input)."""
         try:
-            given = read_plan_actions(plan, inst.plots["plot_id"])
-        except PlanFileError as err:
+            act = read_plan_actions(path, inst.plots["plot_id"])
+            return act, (read_plan_years(path, inst.plots["plot_id"], act, sc)
+                         if sc.phasing.enabled else None)
+        except (PlanFileError, ScheduleFileError) as err:
             fail(str(err))
-    known = []
-    if alternatives is not None:
-        from optimizer.plan.check import PlanFileError, read_plan_actions
+            raise  # unreachable: fail exits
 
-        for f in sorted(alternatives.glob("*/done.json")):
-            try:
-                known.append(read_plan_actions(f.parent / "plan.csv", inst.plots["plot_id"]))
-            except PlanFileError as err:
-                fail(str(err))
+    given, given_years = read(plan) if plan is not None else (None, None)
+    known, known_years = [], []
+    for f in sorted(alternatives.glob("*/done.json")) if alternatives is not None else []:
+        act, yr = read(f.parent / "plan.csv")
+        known.append(act)
+        known_years.append(yr)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task("replacement costs", total=None)
             rep = plot_importance(instance, sc, inst=inst, gap=gap, time_limit=time_limit,
                                   backend=backend, workers=n, scheduler=scheduler, plan=given,
-                                  known=known,
+                                  known=known, plan_years=given_years,
+                                  known_years=known_years if sc.phasing.enabled else None,
                                   progress=lambda k, total: bar.update(task, completed=k,
                                                                        total=total))
     except AlternativesError as err:

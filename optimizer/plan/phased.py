@@ -26,8 +26,8 @@ from scipy.sparse import csgraph
 
 from instances.instance import Instance
 from optimizer.blocks.rule import Rule, farmland_rule
-from optimizer.blocks.search import solve_contiguous
-from optimizer.model.build import build_model
+from optimizer.blocks.search import ContiguousSolve, solve_contiguous
+from optimizer.model.build import PlanModel, build_model
 from optimizer.model.kpi import FARMLAND, FOREST
 from optimizer.model.phasing import PhasedPlanModel
 from optimizer.model.scenario import Scenario
@@ -192,3 +192,116 @@ def _two_stage(pm: PhasedPlanModel, warm: np.ndarray | None, opts: SolveOptions,
                   gap=relative_gap(obj, bound), x=warm,
                   message="two-stage heuristic plan; bound: LP relaxation of the time-expanded "
                           "model")
+
+
+# ------------------------------------------------- a built (possibly edited) schedule model
+# For portfolio and importance (`plan/solve.py:solve_built`): the time-expanded model as the
+# caller hands it (extra rows, tightened bounds), solved monolithically with the block rule at
+# every year end, warm from a given schedule or from the two-stage plan of the edited model.
+
+
+def end_state_model(pm: PhasedPlanModel, c: np.ndarray) -> PlanModel:
+    """The single-period model of the end state implied by a (possibly edited) schedule model:
+    the base columns (the last year's f/g first) with their bounds, and every row that reads
+    base columns only (the single-period rows, a last-year cumulative row, a caller's rows on
+    the end state). A relaxation of the schedule's end state, for stage 1 of a warm start.
+    `c`: the single-period objective (the schedule's last-year columns carry only the last
+    year's weights, a poor guide for choosing the set)."""
+    m = pm.model
+    n0 = int(pm.year_cols[0][0]) if len(pm.years) > 1 else m.num_cols
+    if len(c) != n0:
+        raise ValueError(f"objective of {len(c)} columns for an end state of {n0}")
+    A = m.A.tocsr()
+    later = np.asarray(abs(A[:, n0:]).sum(axis=1)).ravel() > 0
+    keep = np.flatnonzero(~later)
+    first_out = int(np.flatnonzero(later)[0]) if later.any() else m.num_rows
+    model = ArrayModel(
+        c=np.asarray(c, dtype=float), A=A[keep][:, :n0].tocsr(), row_lower=m.row_lower[keep],
+        row_upper=m.row_upper[keep], col_lower=m.col_lower[:n0], col_upper=m.col_upper[:n0],
+        integrality=m.integrality[:n0], offset=m.offset,
+        col_blocks={k: v for k, v in m.col_blocks.items() if v.stop <= n0},
+        row_blocks={k: v for k, v in m.row_blocks.items() if v.stop <= first_out})
+    return PlanModel(model, pm.candidates, pm.rules, pm.families, pm.targets, pm.family_rows,
+                     pm.shortfall_cols)
+
+
+def schedule_vector(pm: PhasedPlanModel, actions: np.ndarray,
+                    years: np.ndarray) -> np.ndarray | None:
+    """The model vector of a schedule (every year's f/g from actions and years, other columns at
+    their best given them); None if it breaks a row or bound of `pm.model`."""
+    m = pm.model
+    fg = pm.full_vector(actions, years)
+    fixed = np.zeros(m.num_cols, dtype=bool)
+    for cols in pm.year_cols:
+        fixed[cols] = True
+    if (fg[fixed] > m.col_upper[fixed] + 1e-9).any():
+        return None
+    x = fg
+    if not fixed.all():
+        lower, upper = m.col_lower.copy(), m.col_upper.copy()
+        lower[fixed] = upper[fixed] = fg[fixed]
+        lp = get_backend("highs").solve(replace(m, col_lower=lower, col_upper=upper,
+                                                integrality=np.zeros(m.num_cols, dtype=bool)),
+                                        SolveOptions())
+        if not lp.has_solution or lp.x is None:
+            return None
+        x = lp.x.copy()
+        x[fixed] = fg[fixed]
+    return x if m.max_violation(x) <= 1e-6 else None
+
+
+def two_stage_start(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str,
+                    opts: SolveOptions, say: Callable[[str], None]) -> np.ndarray | None:
+    """A schedule of the (edited) model: stage 1 on `end_state_model`, stage 2 `schedule_set`
+    on the edited model; None if either finds nothing or the result breaks the model."""
+    t0 = time.perf_counter()
+    single = copy.deepcopy(s)
+    single.phasing.enabled = False
+    end = end_state_model(pm, build_model(inst, single).model.c)
+    o1 = replace(opts, time_limit=_left(opts, t0, STAGE1_SHARE))
+    first = (solve_contiguous(inst, end, single, name, o1, say).result if s.contiguity.enabled
+             else get_backend(name).solve(end.model, o1))
+    if not first.has_solution or first.x is None:
+        return None
+    second = schedule_set(inst, pm, s, end.actions(first.x, inst.num_plots),
+                          replace(opts, time_limit=_left(opts, t0, STAGE2_SHARE)), say)
+    if not second.has_solution or second.x is None:
+        return None
+    x = pm.model.round_integers(second.x)
+    return x if pm.model.max_violation(x) <= 1e-6 else None
+
+
+def solve_schedule(inst: Instance, pm: PhasedPlanModel, s: Scenario, name: str,
+                   opts: SolveOptions, say: Callable[[str], None],
+                   start: np.ndarray | None = None) -> ContiguousSolve:
+    """The monolithic solve of a built schedule model as it is (the `monolithic` method of
+    `run_phased`, whatever `[phasing] method` says: portfolio and importance compare optima).
+    `start`: a model vector; used only where it meets the model (and the rule at every year
+    end), else the two-stage plan of the edited model is the start; `repaired` on the answer:
+    the solver found no plan and the start is handed back (its gap against the solver's bound)."""
+    t0 = time.perf_counter()
+    rule = phased_rule(inst, pm, s) if s.contiguity.enabled else None
+    if start is not None and (pm.model.max_violation(start) > 1e-6
+                              or (rule is not None and not rule.admissible(start))):
+        start = None
+    if start is None:
+        start = two_stage_start(inst, pm, s, name, opts, say)
+        if start is not None and rule is not None and not rule.admissible(start):
+            start = None
+    left = replace(opts, time_limit=_left(opts, t0))
+    if rule is not None:
+        s2 = copy.deepcopy(s)
+        s2.contiguity.greedy_start = False  # the single-period repair knows no years
+        out = solve_contiguous(inst, pm, s2, name, left, say, rule=rule, start=start)
+        out.method = f"time-expanded, {out.method}"
+        return out
+    backend = get_backend(name)
+    ws = start if "warm_start" in backend.capabilities else None
+    res = backend.solve(pm.model, left, warm_start=ws)
+    if not res.has_solution and start is not None:
+        obj = pm.model.objective_value(start)
+        res = replace(res, has_solution=True, x=start, objective=obj,
+                      gap=relative_gap(obj, res.bound),
+                      message=res.message + " (two-stage fallback plan)")
+        return ContiguousSolve(res, pm.model, "time-expanded", [], repaired=True)
+    return ContiguousSolve(res, pm.model, "time-expanded")

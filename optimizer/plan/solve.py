@@ -28,7 +28,7 @@ from optimizer.model.kpi import (
 from optimizer.model.phasing import PhasedPlanModel, build_phased
 from optimizer.model.presolve import Finding, presolve
 from optimizer.model.scenario import Scenario
-from optimizer.plan.phased import run_phased
+from optimizer.plan.phased import run_phased, schedule_vector, solve_schedule
 from optimizer.plan.schedule_check import schedule_checks
 from solvers import get_backend
 from solvers.base import Cuts, SolveOptions
@@ -242,19 +242,28 @@ def solve_built(
     backend: str | None = None,
     time_limit: float | None = None,
     start: np.ndarray | None = None,
+    years: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> BuiltSolve:
     """Solve a built PlanModel as it is, for callers that add rows or tighten column bounds on
     the model of `s` (portfolio, importance): no presolve report, no elastic switch. `start`:
     per-plot actions offered as the warm start, dropped where they break the model (or, after a
     repair, the block rule). The rule's cuts found come back so a related solve can start with
-    them instead of finding them again."""
+    them instead of finding them again. [phasing] (a `PhasedPlanModel`): the time-expanded model
+    solved monolithically (`plan/phased.py:solve_schedule`), `years` the start's year per plot."""
     say = progress or (lambda _msg: None)
     t1 = time.perf_counter()
     name = backend or s.solver.backend
     opts = options_for(s, time_limit)
     rows = None
-    if s.contiguity.enabled:
+    if isinstance(pm, PhasedPlanModel):
+        x0 = schedule_vector(pm, start, years) if start is not None and years is not None \
+            else None
+        out = solve_schedule(inst, pm, s, name, opts, say, start=x0)
+        result, rounds = out.result, out.rounds
+        method = out.method + (" + two-stage fallback" if out.repaired else "")
+        rows = _rule_rows(out.model, pm.model.num_rows) if s.contiguity.enabled else None
+    elif s.contiguity.enabled:
         out = solve_contiguous(inst, pm, s, name, opts, say, start_actions=start)
         result, rounds = out.result, out.rounds
         method = out.method + (" + greedy fallback" if out.repaired else "")
@@ -265,13 +274,14 @@ def solve_built(
         result = b.solve(pm.model, opts, warm_start=warm if "warm_start" in b.capabilities
                          else None)
         method, rounds = "mip", []
-    actions, checks, violations, totals, blocks, _years = _judge(inst, pm, s, result)
+    actions, checks, violations, totals, blocks, plan_years = _judge(inst, pm, s, result)
     timings = {"build_s": 0.0, "solve_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t1}
     parts = (plan_objective(inst, s, pm.rules, checks, actions, s.elastic.enabled)
-             if result.has_solution else None)
+             if result.has_solution and plan_years is None else None)
     plan = Plan(inst.name, s, actions, checks, violations, totals, [], result, False, method,
-                timings, blocks.blocks, rounds, blocks.summary(), objective_parts=parts)
+                timings, blocks.blocks, rounds, blocks.summary(), years=plan_years,
+                objective_parts=parts)
     return BuiltSolve(plan, rows)
 
 

@@ -25,8 +25,10 @@ from functools import partial
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.construct import blocking_targets, construct, tolerance
+from optimizer.blocks.construct import Construction, blocking_targets, construct, tolerance
 from optimizer.blocks.deadline import emit, forks, quiet, run_with_deadline
+from optimizer.blocks.master.bound import decomposition_bound
+from optimizer.blocks.master.restricted import first_plan, remaster
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (
@@ -46,6 +48,8 @@ from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
 AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots (measured)
+DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes first (measured)
+LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.6  # construction, bound and neighbourhoods: up to this share of the time
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
@@ -69,9 +73,11 @@ def _infeasible(model: ArrayModel, family_rows: dict[str, slice], opts: SolveOpt
 
 
 def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
-             say: Callable[[str], None], rounds: int = LP_ROUNDS
+             say: Callable[[str], None], rounds: int = LP_ROUNDS,
+             duals: list[np.ndarray] | None = None
              ) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
-    """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible)."""
+    """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible);
+    each optimal LP's row duals are appended to `duals`."""
     sep = CombinedSeparator(rule, fractional=True)
     highs = get_backend("highs")
     bound, x = -np.inf, None
@@ -86,6 +92,8 @@ def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share
         x = lp.x
         if lp.termination is Termination.OPTIMAL and lp.objective is not None:
             bound = max(bound, lp.objective)
+        if duals is not None and lp.row_dual is not None:
+            duals.append(lp.row_dual)
         cuts = sep(lp.x, False)
         if cuts is None:
             break
@@ -129,12 +137,14 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     model = with_presolve(pm.model, rule, pm)
     nc = len(pm.candidates)
     # one LP first: an infeasible one proves no plan exists (elastic mode takes over)
-    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
+    duals: list[np.ndarray] = []
+    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1, duals)
     if lp_infeasible:
         return _infeasible(cut_model, pm.family_rows, opts, t0)
-    built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE)),
-                      say, pm.family_rows)
-    cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
+    built = first_construction(cut_model, model, rule, nc, x_lp, duals, opts, t0, say,
+                               pm.family_rows)
+    cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say,
+                                                      duals=duals)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
         return _infeasible(cut_model, pm.family_rows, opts, t0)
     bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)
@@ -144,8 +154,10 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     if x is None:
         say(built.message)
         x = _repaired_lp(inst, pm, rule, model, x_lp, opts, t0)
-    if x is not None:
-        with Runner(workers, scheduler) as runner:
+    with Runner(workers, scheduler) as runner:
+        bound, x = _lagrangian(cut_model, rule, nc, x, duals, opts, t0, bound, runner, rounds,
+                               say)
+        if x is not None:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
@@ -185,6 +197,58 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                       else Termination.TIME_LIMIT))
     res.stats.update({"lns_rounds": sum(r.get("phase") == "lns" for r in rounds)})
     return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
+
+
+def first_construction(cut_model: ArrayModel, model: ArrayModel, rule: Rule, nc: int,
+                       x_lp: np.ndarray | None, duals: list[np.ndarray], opts: SolveOptions,
+                       t0: float, say: Callable[[str], None], family_rows: dict[str, slice]
+                       ) -> Construction:
+    """The first plan: from DECOMPOSE_FROM candidates the decomposed one (cluster columns in a
+    small master) first and the whole-model construction only if it finds none; below, the
+    other way round."""
+    share = replace(opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE))
+
+    def decomposed() -> Construction:
+        pi = duals[-1] if duals else None
+        return first_plan(cut_model, rule, nc, x_lp, pi, replace(
+            opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE)), say, family_rows)
+
+    built = decomposed() if nc >= DECOMPOSE_FROM else construct(model, rule, share, say,
+                                                                 family_rows)
+    if built.x is None and not _expired(opts, t0):
+        say(built.message)
+        built = construct(model, rule, replace(opts, time_limit=_left(
+            opts, t0, LNS_CONSTRUCT_SHARE)), say, family_rows) if nc >= DECOMPOSE_FROM \
+            else decomposed()
+    return built
+
+
+def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
+                duals: list[np.ndarray], opts: SolveOptions, t0: float, bound: float,
+                runner: Runner, rounds: list[dict], say: Callable[[str], None]
+                ) -> tuple[float, np.ndarray | None]:
+    """The Lagrangian bound of the cluster decomposition at the last LP's duals (within
+    LAGRANGE_SHARE of the time), and the plan improved by the master over the clusters' exact
+    solutions: (the better bound, the plan)."""
+    if not duals or _expired(opts, t0):
+        return bound, x
+    t = time.perf_counter()
+    limit = None if opts.time_limit is None else min(
+        LAGRANGE_SHARE * opts.time_limit, opts.time_limit - (t - t0))
+    lag = decomposition_bound(model, rule, nc, duals[-1], runner, limit)
+    if lag is None:
+        return bound, x
+    say(f"Lagrangian bound {lag.value:,.1f} (LP bound {bound:,.1f}; {lag.solved} cluster "
+        f"problems solved, {int(lag.exact.sum())} of {len(lag.exact)} clusters exact)")
+    if x is not None and lag.columns and not _expired(opts, t0):
+        y = remaster(model, rule, nc, x, lag.columns, duals[-1],
+                     replace(opts, time_limit=_left(opts, t0, 0.1)))
+        if y is not None:
+            x = y
+            say(f"master over the exact cluster columns: objective {model.objective_value(x):,.1f}")
+    rounds.append({"phase": "lagrangian", "bound": lag.value, "solved": lag.solved,
+                   "seconds": time.perf_counter() - t})
+    return max(bound, lag.value), x
 
 
 def _repair_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,

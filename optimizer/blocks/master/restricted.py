@@ -105,7 +105,10 @@ def first_plan(model: ArrayModel, rule: Rule, nc: int, x_lp: np.ndarray | None,
     if len(part.coupling) > MAX_COUPLING:
         return Construction(None, None, f"{len(part.coupling)} coupling rows: no decomposition",
                             time.perf_counter() - t0)
-    base = np.zeros(len(part.coupling)) if pi is None else pi[part.coupling]
+    base = np.zeros(len(part.coupling))
+    if pi is not None:  # duals of an LP before the last cuts: those are local rows
+        have = part.coupling < len(pi)
+        base[have] = pi[part.coupling[have]]
     cols = unique(price(model, rule, part, [s * base for s in SCALES], x_lp), part)
     highs = get_backend("highs")
     lp_opts = replace(opts, mip_gap=MASTER_GAP, threads=1)
@@ -155,3 +158,43 @@ def first_plan(model: ArrayModel, rule: Rule, nc: int, x_lp: np.ndarray | None,
     say(f"decomposed first plan: objective {obj:,.1f} from {master.num_cols} cluster columns "
         f"in {secs:.1f} s")
     return Construction(x, obj, "decomposed", secs, res.termination)
+
+
+def remaster(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray,
+             solutions: list[tuple[np.ndarray, np.ndarray]], pi: np.ndarray | None,
+             opts: SolveOptions) -> np.ndarray | None:
+    """A better plan than `x` (a rule-abiding plan meeting every row) from the master over the
+    columns of x, of exactly solved cluster problems (`solutions`: full-model plot columns and
+    their values) and of greedy pricing under π; None if none is better."""
+    part = partition(model, rule, nc)
+    if len(part.coupling) > MAX_COUPLING:
+        return None
+    current = np.zeros(nc, np.int8)
+    current[x[:nc] > 0.5] = 1
+    current[x[nc:2 * nc] > 0.5] = 2
+    exact = current.copy()
+    solved = np.zeros(part.k, bool)
+    for cols, values in solutions:
+        plots = cols[:len(cols) // 2]
+        half = len(values) // 2
+        exact[plots] = np.where(values[:half] > 0.5, 1, np.where(values[half:] > 0.5, 2, 0))
+        solved[part.comp[plots]] = True
+    cols = Columns(np.stack([current, exact]), np.stack([np.ones(part.k, bool), solved]))
+    if pi is not None:
+        base = np.zeros(len(part.coupling))
+        have = part.coupling < len(pi)
+        base[have] = pi[part.coupling[have]]
+        cols = cols.extend(price(model, rule, part, [s * base for s in SCALES]))
+    cols = unique(cols, part)
+    master, which, variant = master_model(model, part, cols)
+    warm = np.concatenate([(variant == 0).astype(float), x[part.extra]])
+    res = get_backend("highs").solve(master, replace(opts, mip_gap=MASTER_GAP, threads=1),
+                                     warm_start=warm)
+    if not res.has_solution or res.x is None:
+        return None
+    y = assemble(model, part, cols, which, variant, res.x)
+    if (model.objective_value(y) >= model.objective_value(x) - 1e-9 * max(1.0, abs(
+            model.objective_value(x))) or not rule.admissible(y)
+            or model.max_violation(y) > tolerance(model)):
+        return None
+    return y

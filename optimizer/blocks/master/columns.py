@@ -26,10 +26,11 @@ import scipy.sparse as sp
 from optimizer.blocks.construct import tolerance
 from optimizer.blocks.cuts import _bad_blocks
 from optimizer.blocks.master.partition import Partition
-from optimizer.blocks.rule import Rule
+from optimizer.blocks.rule import Rule, RulePart
 from solvers.model import ArrayModel
 
 MAX_PASSES = 50  # dropping passes; a few suffice (farmland -> forest -> keep)
+GROW_PASSES = 40  # growing passes (plots added per block at most)
 
 
 @dataclass
@@ -65,10 +66,48 @@ def reduced_plot_costs(model: ArrayModel, part: Partition, pi: np.ndarray) -> np
     return np.stack([np.zeros(nc), d[:nc], d[nc:]], axis=1)
 
 
-def abide(rule: Rule, score: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The plan taking the lowest score per plot among allowed actions, with rule-breaking
-    blocks dropped to their next-best action: (actions per candidate, plots left without one)."""
+def grow(part: RulePart, act: np.ndarray, cost: np.ndarray, passes: int) -> np.ndarray:
+    """Grow the part's rule-breaking blocks, all at once, one plot per block per pass: the kept
+    neighbour (allowed the part's action) with the least extra score per mu, a root first
+    (Prim's growth, vectorised over the blocks)."""
+    g, a = part.graph, part.action
+    act = act.copy()
+    for _ in range(passes):
+        idx, lab, _, _, bad = _bad_blocks(g, act[part.plots] == a)
+        if not bad.any():
+            break
+        nodes = idx[bad[lab]]
+        owner = lab[bad[lab]]
+        rows = g.adj[nodes]
+        nb = rows.indices
+        blk = np.repeat(owner, np.diff(rows.indptr))
+        plot = part.plots[nb]
+        open_ = (act[plot] == 0) & np.isfinite(cost[plot, a])
+        if not open_.any():
+            break
+        nb, blk, plot = nb[open_], blk[open_], plot[open_]
+        extra = cost[plot, a] - cost[plot, 0]
+        key = np.where(g.root[nb], -np.inf, extra / np.maximum(g.area[nb], 1e-9))
+        order = np.lexsort((key, blk))
+        first = order[np.unique(blk[order], return_index=True)[1]]
+        act[plot[first]] = a
+    return act
+
+
+def abide(rule: Rule, score: np.ndarray, ok: np.ndarray, passes: int = 0
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The plan taking the lowest score per plot among allowed actions, rule-breaking blocks
+    first grown (`passes` plots each at most), then dropped to their next-best action:
+    (actions per candidate, plots left without one)."""
     cost = np.where(ok, score, np.inf)
+    if passes:
+        act = np.argmin(cost, axis=1).astype(np.int8)
+        for p in rule.parts:
+            act = grow(p, act, cost, passes)
+        # the grown plots keep their new action unless a later drop closes it
+        pinned = np.full_like(cost, np.inf)
+        pinned[np.arange(len(act)), act] = -np.inf
+        cost = np.where(np.isfinite(cost), np.minimum(cost, pinned), cost)
     for _ in range(MAX_PASSES):
         act = np.argmin(cost, axis=1)
         changed = False
@@ -106,9 +145,9 @@ def local_ok(model: ArrayModel, part: Partition, act: np.ndarray) -> np.ndarray:
 
 
 def column(model: ArrayModel, rule: Rule, part: Partition, score: np.ndarray,
-           ok: np.ndarray) -> Columns:
+           ok: np.ndarray, passes: int = 0) -> Columns:
     """One variant from a per-plot score (nc, 3)."""
-    act, stuck = abide(rule, score, ok)
+    act, stuck = abide(rule, score, ok, passes)
     valid = local_ok(model, part, act)
     valid[part.comp[stuck]] = False
     return Columns(act[None, :], valid[None, :])
@@ -125,12 +164,14 @@ def price(model: ArrayModel, rule: Rule, part: Partition, pis: list[np.ndarray],
     """Variants for the duals in `pis`, the LP point (if any), and all-keep."""
     ok = allowed(model, part)
     nc = part.nc
-    out = [column(model, rule, part, reduced_plot_costs(model, part, pi), ok) for pi in pis]
+    out = [column(model, rule, part, reduced_plot_costs(model, part, pi), ok, passes)
+           for pi in pis for passes in (0, GROW_PASSES)]
     if x_lp is not None:
-        out.append(column(model, rule, part, lp_score(x_lp, nc), ok))
+        out += [column(model, rule, part, lp_score(x_lp, nc), ok, passes)
+                for passes in (0, GROW_PASSES)]
         # the LP point's supports, priced: among the actions the LP uses, the cheapest
         used = np.stack([np.ones(nc, bool), x_lp[:nc] > 1e-6, x_lp[nc:2 * nc] > 1e-6], axis=1)
-        base = reduced_plot_costs(model, part, pis[0]) if pis else np.zeros((nc, 3))
+        base = reduced_plot_costs(model, part, pis[len(pis) // 2]) if pis else np.zeros((nc, 3))
         out.append(column(model, rule, part, base, ok & used))
     keep = np.zeros((nc, 3))
     keep[:, 1:] = 1.0

@@ -4,8 +4,9 @@ which are extra columns (shortfalls, ...) that belong to no cluster.
 
 Candidate clusters are the connected components of the candidate adjacency (the farmland part's
 graph); every rule part's graph is a sub-graph of it, so no block crosses a cluster. A row is
-*local* when every column it touches is a plot column of one cluster; every other row (touching
-two clusters or an extra column) is a *coupling* row. Fixing the coupling rows' duals, the model
+*local* when every column it touches is a plot column of one cluster and it is no target row;
+every other row (a target row, or one touching two clusters or an extra column) is a *coupling*
+row. Fixing the coupling rows' duals, the model
 falls apart into one problem per cluster plus one per extra column.
 """
 
@@ -18,6 +19,10 @@ import scipy.sparse as sp
 
 from optimizer.blocks.rule import Rule
 from solvers.model import ArrayModel
+
+# named row blocks that may be local: one action per plot and the rule's own rows (presolve rows
+# and cuts, valid for every rule-abiding plan); the target rows always couple
+LOCAL_BLOCKS = ("one_action", "contiguity_presolve", "cuts")
 
 
 @dataclass
@@ -59,6 +64,9 @@ def partition(model: ArrayModel, rule: Rule, nc: int) -> Partition:
     np.maximum.at(hi, nnz_rows, o)
     empty = np.diff(A.indptr) == 0
     local = ~empty & (lo >= 0) & (lo == hi)
+    for name, sl in model.row_blocks.items():  # a target row couples even inside one cluster
+        if name not in LOCAL_BLOCKS:
+            local[sl] = False
     must = np.zeros(nc, bool)
     rows = model.row_blocks.get("one_action")
     if rows is not None:

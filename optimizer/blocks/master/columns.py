@@ -94,20 +94,10 @@ def grow(part: RulePart, act: np.ndarray, cost: np.ndarray, passes: int) -> np.n
     return act
 
 
-def abide(rule: Rule, score: np.ndarray, ok: np.ndarray, passes: int = 0
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """The plan taking the lowest score per plot among allowed actions, rule-breaking blocks
-    first grown (`passes` plots each at most), then dropped to their next-best action:
-    (actions per candidate, plots left without one)."""
-    cost = np.where(ok, score, np.inf)
-    if passes:
-        act = np.argmin(cost, axis=1).astype(np.int8)
-        for p in rule.parts:
-            act = grow(p, act, cost, passes)
-        # the grown plots keep their new action unless a later drop closes it
-        pinned = np.full_like(cost, np.inf)
-        pinned[np.arange(len(act)), act] = -np.inf
-        cost = np.where(np.isfinite(cost), np.minimum(cost, pinned), cost)
+def _drop(rule: Rule, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest cost per plot, rule-breaking blocks dropped to their next-best action until
+    no part has one: (actions, plots left without an allowed action)."""
+    cost = cost.copy()
     for _ in range(MAX_PASSES):
         act = np.argmin(cost, axis=1)
         changed = False
@@ -119,8 +109,36 @@ def abide(rule: Rule, score: np.ndarray, ok: np.ndarray, passes: int = 0
         if not changed:
             break
     act = np.argmin(cost, axis=1)
-    stuck = ~np.isfinite(cost[np.arange(len(act)), act])
+    stuck = np.isposinf(cost[np.arange(len(act)), act])
     return act.astype(np.int8), stuck
+
+
+def abide(rule: Rule, score: np.ndarray, ok: np.ndarray, passes: int = 0
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The plan taking the lowest score per plot among allowed actions, with the rule restored:
+    rule-breaking blocks dropped to their next-best action; with `passes`, each block of the
+    plan grown by up to that many plots (`grow`) is taken instead where its score is lower than
+    that of the dropped plan on the same plots (blocks of the grown plan are not adjacent, so
+    the choice is per block), then the rest dropped. (actions, plots left without one)."""
+    cost = np.where(ok, score, np.inf)
+    dropped, stuck = _drop(rule, cost)
+    if not passes:
+        return dropped, stuck
+    base = np.argmin(cost, axis=1).astype(np.int8)
+    mixed = dropped.copy()
+    for p in rule.parts:
+        grown = grow(p, base, cost, passes)
+        idx, lab, _, _, _ = _bad_blocks(p.graph, grown[p.plots] == p.action)
+        k = int(lab.max()) + 1 if len(lab) else 0
+        plots = p.plots[idx]
+        with np.errstate(invalid="ignore"):
+            take = np.bincount(lab, cost[plots, grown[plots]], k) < np.bincount(
+                lab, cost[plots, dropped[plots]], k)
+        sel = plots[take[lab]]
+        mixed[sel] = grown[sel]
+    pinned = cost.copy()
+    pinned[np.arange(len(mixed)), mixed] = -1e300  # kept unless a drop closes it
+    return _drop(rule, pinned)
 
 
 def plan_vector(act: np.ndarray, num_cols: int) -> np.ndarray:

@@ -34,9 +34,10 @@ from solvers.result import Termination
 
 SCALES = (0.0, 0.5, 0.8, 1.0, 1.25, 1.6, 2.5)  # π scalings of the first columns
 MORE_SCALES = (4.0, 8.0, 16.0)  # when the master with the first columns is infeasible
-CG_ROUNDS = 4  # master LP -> duals -> greedy pricing rounds
+CG_ROUNDS = 12  # master LP -> duals -> greedy pricing rounds at most
+CG_STALL = 1e-3  # ... until the master LP improves by less than this (relative)
 MAX_COUPLING = 200  # more coupling rows (e.g. compactness rows): the decomposition declines
-MASTER_GAP = 0.005  # the first plan is a starting point
+MASTER_GAP = 1e-4  # the master is small: solve it nearly to optimality within its time
 
 
 def master_model(model: ArrayModel, part: Partition, cols: Columns
@@ -113,6 +114,7 @@ def first_plan(model: ArrayModel, rule: Rule, nc: int, x_lp: np.ndarray | None,
     highs = get_backend("highs")
     lp_opts = replace(opts, mip_gap=MASTER_GAP, threads=1)
     tried_more = False
+    last = np.inf
     for r in range(CG_ROUNDS):
         master, *_ = master_model(model, part, cols)
         lp = highs.solve(replace(master, integrality=np.zeros(master.num_cols, bool)),
@@ -128,6 +130,9 @@ def first_plan(model: ArrayModel, rule: Rule, nc: int, x_lp: np.ndarray | None,
             break
         y = lp.row_dual[:len(part.coupling)]
         say(f"master LP {r + 1}: {lp.objective:,.1f} over {master.num_cols} columns")
+        if lp.objective is None or lp.objective > last - CG_STALL * abs(last):
+            break
+        last = lp.objective
         new = unique(cols.extend(price(model, rule, part, [y, 1.1 * y])), part)
         if int(new.valid.sum()) == int(cols.valid.sum()):
             break

@@ -150,9 +150,18 @@ def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_
             part = partition(cut, rule, len(pm.candidates))
             pi = lp.row_dual[part.coupling]
             tol = 1e-6 * max(1.0, abs(best))
+            y = lp.row_dual[part.local]
             full = lagrangian_bound(cut, rule, part, pi, time_limit=None)
             free = lagrangian_bound(cut, rule, part, pi, time_limit=0.0)
             assert free.value <= full.value + tol <= best + 2 * tol
+            # the clusters' LP dual bounds add up to the LP bound; solving raises it
+            start = lagrangian_bound(cut, rule, part, pi, time_limit=0.0, y_local=y)
+            assert start.value == pytest.approx(lp.objective, rel=1e-6, abs=1e-6)
+            both = lagrangian_bound(cut, rule, part, pi, time_limit=None, y_local=y)
+            assert full.value - tol <= both.value <= best + tol
+            noisy_y = y + rng.normal(0, 1, len(y)) * (10 + np.abs(y))
+            assert lagrangian_bound(cut, rule, part, pi, time_limit=None,
+                                    y_local=noisy_y).value <= best + tol
             assert full.value >= lp.objective - 1e-6 * max(1.0, abs(lp.objective))
             above += full.value > lp.objective + tol
             for scale in (0.0, 0.5, 2.0, 0.0, 1.0):  # any π gives a valid bound

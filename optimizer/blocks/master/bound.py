@@ -18,10 +18,10 @@ is a valid bound for ANY π. Per cluster, lb_c is the best of:
   clusters with the largest difference between greedy column and rule-free minimum first,
   several at once on the `Runner` (process pool or Dask), within the time given.
 
-With π the duals of the LP with the separator's cuts and every cluster solved, L(π) is at
-least that LP's bound (the cluster problems' convex hulls lie inside the LP's local polytopes);
-with clusters left at their rule-free minimum it may be lower: the caller reports the best of
-the two, never more than was proven. The exact solutions also come back as master columns.
+With π the duals of the LP with the separator's cuts, L(π) is at least that LP's bound (up to
+the LP's tolerances: the cluster problems' convex hulls lie inside the LP's local polytopes);
+the caller reports the best of the two, never more than was proven. The exact solutions
+also come back as master columns.
 """
 
 from __future__ import annotations
@@ -91,11 +91,29 @@ def constant_part(model: ArrayModel, part: Partition, pi: np.ndarray) -> float:
     return rows + model.offset
 
 
+def local_dual(model: ArrayModel, part: Partition, d: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per cluster, the dual bound of its LP (plot columns in their box, its local rows) from
+    multipliers y of the local rows (any y, sign-corrected: weak duality), given the plot
+    columns' reduced costs `d` (nc, 3) under π. With y the duals of the LP whose coupling duals
+    gave π, these sum (with the constant part) to that LP's bound."""
+    lo, up = model.row_lower[part.local], model.row_upper[part.local]
+    y = np.where(np.isfinite(lo), y, np.minimum(y, 0.0))
+    y = np.where(np.isfinite(up), y, np.maximum(y, 0.0))
+    rows = np.where(y > 0, y * np.where(np.isfinite(lo), lo, 0.0), 0.0) + np.where(
+        y < 0, y * np.where(np.isfinite(up), up, 0.0), 0.0)
+    nc = part.nc
+    r = np.concatenate([d[:, 1], d[:, 2]]) - model.A.tocsr()[part.local][:, :2 * nc].T @ y
+    cols = np.where(r > 0, r * model.col_lower[:2 * nc], r * model.col_upper[:2 * nc])
+    return (np.bincount(part.local_cluster, rows, part.k)
+            + np.bincount(part.col_cluster, cols, part.k))
+
+
 def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndarray,
                      runner: Runner | None = None, time_limit: float | None = None,
-                     mip_gap: float = 1e-4) -> LagrangianBound:
+                     y_local: np.ndarray | None = None) -> LagrangianBound:
     """L(π) for π on the coupling rows (sign-corrected), clusters solved exactly within
-    `time_limit` (None: all of them; 0: none)."""
+    `time_limit` (None: all of them; 0: none); `y_local`: multipliers of the local rows (an
+    LP's duals) for the clusters' LP dual bounds."""
     t0 = time.perf_counter()
     pi = signed(model, part, pi)
     d = reduced_plot_costs(model, part, pi)
@@ -113,10 +131,15 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
     valid[part.comp[stuck]] = False
     exact = valid & (greedy <= free + EXACT_TOL * np.maximum(1.0, np.abs(free)))
     lb = free.copy()
+    if y_local is not None:
+        lb = np.maximum(lb, local_dual(model, part, d, y_local))
+    exact |= valid & (greedy <= lb + EXACT_TOL * np.maximum(1.0, np.abs(lb)))
     columns: list[tuple[np.ndarray, np.ndarray]] = []
     solved = 0
     todo = np.flatnonzero(~exact)
-    todo = todo[np.argsort(-(np.where(valid, greedy, np.inf) - free)[todo], kind="stable")]
+    # most room per plot first: the cluster problems grow harder with their size
+    room = (np.where(valid, greedy, np.inf) - lb) / (np.bincount(part.comp, minlength=k) + 10)
+    todo = todo[np.argsort(-room[todo], kind="stable")]
     workers = 1 if runner is None else runner.workers
     at = 0
     while at < len(todo):
@@ -190,7 +213,7 @@ def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,
     part = partition(model, rule, nc)
     if part.k < 2 or len(part.coupling) > MAX_COUPLING:
         return None
-    p = np.zeros(len(part.coupling))
-    have = part.coupling < len(pi)
-    p[have] = pi[part.coupling[have]]
-    return lagrangian_bound(model, rule, part, p, runner, time_limit)
+    full = np.zeros(model.num_rows)  # rows added after that LP (cuts) have multiplier 0
+    full[:min(len(pi), model.num_rows)] = pi[:model.num_rows]
+    return lagrangian_bound(model, rule, part, full[part.coupling], runner, time_limit,
+                            full[part.local])

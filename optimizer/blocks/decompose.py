@@ -159,6 +159,8 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                                say)
         if x is not None:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
+    if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
+        return proven
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
     end = None if opts.time_limit is None else t0 + opts.time_limit
@@ -221,6 +223,23 @@ def first_construction(cut_model: ArrayModel, model: ArrayModel, rule: Rule, nc:
             opts, t0, LNS_CONSTRUCT_SHARE)), say, family_rows) if nc >= DECOMPOSE_FROM \
             else decomposed()
     return built
+
+
+def _proven(model: ArrayModel, x: np.ndarray | None, bound: float, opts: SolveOptions,
+            rounds: list[dict], say: Callable[[str], None]) -> ContiguousSolve | None:
+    """The plan, optimal, where the bound already proves it within the requested gap (the
+    final row generation would only repeat the proof); else None."""
+    if x is None or not np.isfinite(bound):
+        return None
+    obj = model.objective_value(x)
+    gap = relative_gap(obj, float(bound))
+    if gap is None or gap > opts.mip_gap + 1e-12:
+        return None
+    say(f"the bound {bound:,.1f} proves the plan within {100 * gap:.3f}%")
+    res = Result("highs", Termination.OPTIMAL, True, objective=obj, bound=float(bound), gap=gap,
+                 x=x, message="proven within the gap by the LP / Lagrangian bound")
+    res.stats["lns_rounds"] = sum(r.get("phase") == "lns" for r in rounds)
+    return ContiguousSolve(res, model, "lns", rounds)
 
 
 def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,

@@ -252,8 +252,8 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
     if not duals or _expired(opts, t0):
         return bound, x
     t = time.perf_counter()
-    limit = None if opts.time_limit is None else min(
-        LAGRANGE_SHARE * opts.time_limit, opts.time_limit - (t - t0))
+    limit = None if opts.time_limit is None else min(  # half of what is left, at most
+        LAGRANGE_SHARE * opts.time_limit, 0.5 * (opts.time_limit - (t - t0)))
     lag = decomposition_bound(model, rule, nc, duals[-1], runner, limit)
     if lag is None:
         return bound, x
@@ -261,7 +261,7 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
         f"problems solved, {int(lag.exact.sum())} of {len(lag.exact)} clusters exact)")
     if x is not None and lag.columns and not _expired(opts, t0):
         y = remaster(model, rule, nc, x, lag.columns, duals[-1],
-                     replace(opts, time_limit=_left(opts, t0, 0.1)))
+                     replace(opts, time_limit=_left(opts, t0, 0.5)))
         if y is not None:
             x = y
             say(f"master over the exact cluster columns: objective {model.objective_value(x):,.1f}")

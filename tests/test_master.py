@@ -223,3 +223,39 @@ def test_a_decomposed_plan_is_never_called_optimal_without_proof(decomposed_firs
         assert r.bound is None or r.bound <= best + 1e-6 * max(1.0, abs(best)), seed
         if r.termination is Termination.OPTIMAL:
             assert r.bound is not None and r.objective <= r.bound + 1e-6 * abs(r.objective)
+
+
+def test_the_bound_is_the_same_in_process_on_a_pool_and_on_dask() -> None:
+    from distributed import LocalCluster
+
+    from optimizer.blocks.master.bound import decomposition_bound
+    from optimizer.blocks.neighbourhood import Runner
+
+    for seed, inst, s, best in RANDOM:  # a case where a cluster problem is solved
+        if best is None or partition_of((seed, inst, s, best)).k < 2:
+            continue
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        cut, lp = _lp_with_cuts(pm, rule, 0)
+        nc = len(pm.candidates)
+        with Runner(1) as r:
+            values = [decomposition_bound(cut, rule, nc, lp.row_dual, r, None)]
+        if values[0] is not None and values[0].solved:
+            break
+    assert values[0].solved
+    with Runner(2) as r:
+        values.append(decomposition_bound(cut, rule, nc, lp.row_dual, r, None))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, \
+            Runner(scheduler=cluster.scheduler_address) as r:
+        values.append(decomposition_bound(cut, rule, nc, lp.row_dual, r, None))
+    assert all(v is not None and v.solved == values[0].solved for v in values), seed
+    assert values[0].value == pytest.approx(values[1].value) == pytest.approx(values[2].value)
+    assert values[0].value <= best + 1e-6 * max(1.0, abs(best))
+
+
+def partition_of(case) -> object:
+    _seed, inst, s, _best = case
+    pm = build_model(inst, s)
+    rule = farmland_rule(inst, pm, s)
+    return partition(with_presolve(pm.model, rule, pm), rule, len(pm.candidates))

@@ -259,3 +259,48 @@ def partition_of(case) -> object:
     pm = build_model(inst, s)
     rule = farmland_rule(inst, pm, s)
     return partition(with_presolve(pm.model, rule, pm), rule, len(pm.candidates))
+
+
+def _path_rule(n: int, root: list[int], area: float = 10.0):
+    from optimizer.blocks.cuts import FarmlandGraph
+    from optimizer.blocks.rule import Rule, RulePart
+    from optimizer.model.kpi import FARMLAND
+
+    i = np.arange(n - 1)
+    adj = sp.csr_matrix((np.ones(2 * (n - 1)), (np.r_[i, i + 1], np.r_[i + 1, i])), (n, n))
+    roots = np.zeros(n, bool)
+    roots[root] = True
+    g = FarmlandGraph(adj, np.full(n, area), roots, 100.0)
+    return Rule([RulePart("farmland", g, np.arange(n), np.arange(n), FARMLAND)])
+
+
+def test_a_small_block_is_grown_to_existing_farmland_where_cheaper_than_dropping() -> None:
+    """Path 0-1-2-3, plot 3 touches existing farmland, 10 mu each (a block needs 100 mu or the
+    root). Plot 0 alone is a rule-breaking block: dropped it costs 0 (keep), grown over 1, 2 to
+    the root it costs -5 + 1 + 1 + 1 = -2, so it is grown; with plots 1, 2 at +3 growing costs
+    +2 and it is dropped."""
+    from optimizer.blocks.master.columns import abide
+
+    rule = _path_rule(4, [3])
+    ok = np.ones((4, 3), bool)
+    ok[:, 2] = False  # no forest
+    score = np.array([[0, -5, 0], [0, 1, 0], [0, 1, 0], [0, 1, 0]], float)
+    act, stuck = abide(rule, score, ok)
+    assert act.tolist() == [0, 0, 0, 0] and not stuck.any()  # dropping only
+    act, _ = abide(rule, score, ok, passes=5)
+    assert act.tolist() == [1, 1, 1, 1]
+    score[1:3, 1] = 3.0
+    act, _ = abide(rule, score, ok, passes=5)
+    assert act.tolist() == [0, 0, 0, 0]
+    assert rule.admissible(np.array([1.0, 1, 1, 1])) and not rule.admissible(np.r_[1.0, 0, 0, 0])
+
+
+def test_a_plot_that_must_go_and_has_no_rule_abiding_use_is_stuck() -> None:
+    """Plot 0 must be vacated (keep closed), only farmland allowed, and it cannot reach the root
+    (plot 1 may not become farmland): the column is invalid, never a rule-breaking plan."""
+    from optimizer.blocks.master.columns import abide
+
+    rule = _path_rule(3, [2])
+    ok = np.array([[False, True, False], [True, False, False], [True, True, False]])
+    act, stuck = abide(rule, np.zeros((3, 3)), ok, passes=5)
+    assert stuck.tolist() == [True, False, False]

@@ -1,10 +1,16 @@
 """The decomposition method (``[contiguity] method = "lns"``): a constructed plan, improved
 cluster by cluster, against a bound from the LP relaxation with the block-rule cuts.
 
-1. construct (`construct`): one MIP over an inner approximation of the rule gives a rule-abiding
-   plan meeting every target (or names the targets no constructed plan can meet together);
+1. first plan: from DECOMPOSE_FROM candidates the decomposed one (`master.restricted`: greedy
+   rule-abiding columns per cluster priced with the first LP's duals, one small master MIP),
+   else — or where that finds none — the construction (`construct`): one MIP over an inner
+   approximation of the rule; either is rule-abiding and meets every target (or the message
+   names the targets that cannot be met together);
 2. bound: LP cut rounds (the separator's valid inequalities) give a lower bound, and the LP point
-   says where the plan may be improved;
+   says where the plan may be improved; then the Lagrangian bound of the clusters at the last
+   LP's duals (`master.bound`, LAGRANGE_SHARE of the time), whose exact cluster solutions go
+   back into the master for a better plan; once the best bound proves the plan within
+   `mip_gap`, the method stops there;
 3. fix-and-optimise (`neighbourhood`): candidate clusters (connected components of the candidate
    adjacency) interact only through the aggregate target rows; groups of clusters, those where
    the LP point and the plan disagree most first, are freed with the rest fixed and re-solved

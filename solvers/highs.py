@@ -186,6 +186,10 @@ class HighsBackend(Backend):
             bound = objective if termination == Termination.OPTIMAL else None
         if bound is not None and not np.isfinite(bound):
             bound = None
+        row_dual = None
+        if (not model.integrality.any() and termination == Termination.OPTIMAL
+                and info.dual_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible):
+            row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64).copy()
         if termination == Termination.INFEASIBLE:
             has_solution, x, objective, bound = False, None, None, None
         return Result(
@@ -200,4 +204,5 @@ class HighsBackend(Backend):
             solve_time=solve_time,
             message=h.modelStatusToString(status),
             stats=stats,
+            row_dual=row_dual,
         )

@@ -34,6 +34,9 @@ class Result:
     solve_time: float = 0.0          # seconds inside the solver
     message: str = ""
     stats: dict[str, float] = field(default_factory=dict)  # nodes, cuts, rounds, ...
+    # an LP's row duals y (minimisation: reduced costs are c - A.T @ y; y >= 0 on a row at its
+    # lower bound, <= 0 at its upper bound); None for a MIP or where the back-end gives none
+    row_dual: np.ndarray | None = None
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

@@ -1,10 +1,16 @@
 """The decomposition method (``[contiguity] method = "lns"``): a constructed plan, improved
 cluster by cluster, against a bound from the LP relaxation with the block-rule cuts.
 
-1. construct (`construct`): one MIP over an inner approximation of the rule gives a rule-abiding
-   plan meeting every target (or names the targets no constructed plan can meet together);
+1. first plan: from DECOMPOSE_FROM candidates the decomposed one (`master.restricted`: greedy
+   rule-abiding columns per cluster priced with the first LP's duals, one small master MIP),
+   else — or where that finds none — the construction (`construct`): one MIP over an inner
+   approximation of the rule; either is rule-abiding and meets every target (or the message
+   names the targets that cannot be met together);
 2. bound: LP cut rounds (the separator's valid inequalities) give a lower bound, and the LP point
-   says where the plan may be improved;
+   says where the plan may be improved; then the Lagrangian bound of the clusters at the last
+   LP's duals (`master.bound`, LAGRANGE_SHARE of the time), whose exact cluster solutions go
+   back into the master for a better plan; once the best bound proves the plan within
+   `mip_gap`, the method stops there;
 3. fix-and-optimise (`neighbourhood`): candidate clusters (connected components of the candidate
    adjacency) interact only through the aggregate target rows; groups of clusters, those where
    the LP point and the plan disagree most first, are freed with the rest fixed and re-solved
@@ -25,8 +31,10 @@ from functools import partial
 import numpy as np
 
 from instances.instance import Instance
-from optimizer.blocks.construct import blocking_targets, construct, tolerance
+from optimizer.blocks.construct import Construction, blocking_targets, construct, tolerance
 from optimizer.blocks.deadline import emit, forks, quiet, run_with_deadline
+from optimizer.blocks.master.bound import decomposition_bound
+from optimizer.blocks.master.restricted import first_plan, remaster
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (
@@ -46,6 +54,8 @@ from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
 AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots (measured)
+DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes first (measured)
+LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.6  # construction, bound and neighbourhoods: up to this share of the time
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
@@ -69,9 +79,11 @@ def _infeasible(model: ArrayModel, family_rows: dict[str, slice], opts: SolveOpt
 
 
 def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
-             say: Callable[[str], None], rounds: int = LP_ROUNDS
+             say: Callable[[str], None], rounds: int = LP_ROUNDS,
+             duals: list[np.ndarray] | None = None
              ) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
-    """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible)."""
+    """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible);
+    each optimal LP's row duals are appended to `duals`."""
     sep = CombinedSeparator(rule, fractional=True)
     highs = get_backend("highs")
     bound, x = -np.inf, None
@@ -86,6 +98,8 @@ def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share
         x = lp.x
         if lp.termination is Termination.OPTIMAL and lp.objective is not None:
             bound = max(bound, lp.objective)
+        if duals is not None and lp.row_dual is not None:
+            duals.append(lp.row_dual)
         cuts = sep(lp.x, False)
         if cuts is None:
             break
@@ -129,12 +143,14 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     model = with_presolve(pm.model, rule, pm)
     nc = len(pm.candidates)
     # one LP first: an infeasible one proves no plan exists (elastic mode takes over)
-    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
+    duals: list[np.ndarray] = []
+    cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1, duals)
     if lp_infeasible:
         return _infeasible(cut_model, pm.family_rows, opts, t0)
-    built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE)),
-                      say, pm.family_rows)
-    cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
+    built = first_construction(cut_model, model, rule, nc, x_lp, duals, opts, t0, say,
+                               pm.family_rows)
+    cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say,
+                                                      duals=duals)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
         return _infeasible(cut_model, pm.family_rows, opts, t0)
     bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)
@@ -144,9 +160,13 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     if x is None:
         say(built.message)
         x = _repaired_lp(inst, pm, rule, model, x_lp, opts, t0)
-    if x is not None:
-        with Runner(workers, scheduler) as runner:
+    with Runner(workers, scheduler) as runner:
+        bound, x = _lagrangian(cut_model, rule, nc, x, duals, opts, t0, bound, runner, rounds,
+                               say)
+        if x is not None:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
+    if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
+        return proven
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
     end = None if opts.time_limit is None else t0 + opts.time_limit
@@ -185,6 +205,75 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                       else Termination.TIME_LIMIT))
     res.stats.update({"lns_rounds": sum(r.get("phase") == "lns" for r in rounds)})
     return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
+
+
+def first_construction(cut_model: ArrayModel, model: ArrayModel, rule: Rule, nc: int,
+                       x_lp: np.ndarray | None, duals: list[np.ndarray], opts: SolveOptions,
+                       t0: float, say: Callable[[str], None], family_rows: dict[str, slice]
+                       ) -> Construction:
+    """The first plan: from DECOMPOSE_FROM candidates the decomposed one (cluster columns in a
+    small master) first and the whole-model construction only if it finds none; below, the
+    other way round."""
+    share = replace(opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE))
+
+    def decomposed() -> Construction:
+        pi = duals[-1] if duals else None
+        return first_plan(cut_model, rule, nc, x_lp, pi, replace(
+            opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE)), say, family_rows)
+
+    built = decomposed() if nc >= DECOMPOSE_FROM else construct(model, rule, share, say,
+                                                                 family_rows)
+    if built.x is None and not _expired(opts, t0):
+        say(built.message)
+        built = construct(model, rule, replace(opts, time_limit=_left(
+            opts, t0, LNS_CONSTRUCT_SHARE)), say, family_rows) if nc >= DECOMPOSE_FROM \
+            else decomposed()
+    return built
+
+
+def _proven(model: ArrayModel, x: np.ndarray | None, bound: float, opts: SolveOptions,
+            rounds: list[dict], say: Callable[[str], None]) -> ContiguousSolve | None:
+    """The plan, optimal, where the bound already proves it within the requested gap (the
+    final row generation would only repeat the proof); else None."""
+    if x is None or not np.isfinite(bound):
+        return None
+    obj = model.objective_value(x)
+    gap = relative_gap(obj, float(bound))
+    if gap is None or gap > opts.mip_gap + 1e-12:
+        return None
+    say(f"the bound {bound:,.1f} proves the plan within {100 * gap:.3f}%")
+    res = Result("highs", Termination.OPTIMAL, True, objective=obj, bound=float(bound), gap=gap,
+                 x=x, message="proven within the gap by the LP / Lagrangian bound")
+    res.stats["lns_rounds"] = sum(r.get("phase") == "lns" for r in rounds)
+    return ContiguousSolve(res, model, "lns", rounds)
+
+
+def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
+                duals: list[np.ndarray], opts: SolveOptions, t0: float, bound: float,
+                runner: Runner, rounds: list[dict], say: Callable[[str], None]
+                ) -> tuple[float, np.ndarray | None]:
+    """The Lagrangian bound of the cluster decomposition at the last LP's duals (within
+    LAGRANGE_SHARE of the time), and the plan improved by the master over the clusters' exact
+    solutions: (the better bound, the plan)."""
+    if not duals or _expired(opts, t0):
+        return bound, x
+    t = time.perf_counter()
+    limit = None if opts.time_limit is None else min(  # half of what is left, at most
+        LAGRANGE_SHARE * opts.time_limit, 0.5 * (opts.time_limit - (t - t0)))
+    lag = decomposition_bound(model, rule, nc, duals[-1], runner, limit)
+    if lag is None:
+        return bound, x
+    say(f"Lagrangian bound {lag.value:,.1f} (LP bound {bound:,.1f}; {lag.solved} cluster "
+        f"problems solved, {int(lag.exact.sum())} of {len(lag.exact)} clusters exact)")
+    if x is not None and lag.columns and not _expired(opts, t0):
+        y = remaster(model, rule, nc, x, lag.columns, duals[-1],
+                     replace(opts, time_limit=_left(opts, t0, 0.5)))
+        if y is not None:
+            x = y
+            say(f"master over the exact cluster columns: objective {model.objective_value(x):,.1f}")
+    rounds.append({"phase": "lagrangian", "bound": lag.value, "solved": lag.solved,
+                   "seconds": time.perf_counter() - t})
+    return max(bound, lag.value), x
 
 
 def _repair_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -153,13 +154,14 @@ class Runner:
         else:
             self.workers = 1
 
-    def map(self, subs: list[SubProblem]) -> list[tuple[np.ndarray | None, float]]:
+    def map(self, subs: list, fn: Callable[[Any], Any] = solve_sub) -> list:
+        """`fn` (a module function, so it pickles) over `subs`, in order."""
         if self._client is not None:
-            futures = self._client.map(solve_sub, subs, pure=False)
+            futures = self._client.map(fn, subs, pure=False)
             return self._client.gather(futures)
         if self._pool is not None and len(subs) > 1:
-            return list(self._pool.map(solve_sub, subs))
-        return [solve_sub(s) for s in subs]
+            return list(self._pool.map(fn, subs))
+        return [fn(s) for s in subs]
 
     def close(self) -> None:
         if self._pool is not None:

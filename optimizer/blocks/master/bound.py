@@ -1,0 +1,219 @@
+"""A Lagrangian (Dantzig–Wolfe) lower bound from the cluster problems.
+
+Relax the coupling rows with multipliers π (any π with the sign its row allows: π >= 0 where
+the row has only a lower bound, <= 0 where only an upper one). For every plan x meeting every
+row, ``c x = (c - A.T π) x + π A x >= Σ_clusters lb_c(π) + Σ_extra min_box + Σ_rows (π⁺ lower
+- π⁻ upper)``, where lb_c(π) is any valid lower bound of the cluster's own problem: minimise
+the reduced costs over its rule-abiding plans that keep its local rows. So
+
+    L(π) = Σ_c lb_c(π) + Σ_extra-cols min over their box + Σ_rows (π⁺·lower - π⁻·upper) + offset
+
+is a valid bound for ANY π. Per cluster, lb_c is the best of:
+
+- the *rule-free minimum*: every plot its cheapest allowed action (drops the rule and the
+  local rows other than one action per plot: a relaxation, always valid);
+- exact where the greedy column (rule-abiding, locally feasible) costs that minimum;
+- the proven bound of the cluster's pricing problem solved by row generation (every round
+  solves a relaxation of it, so its bound is valid even when stopped at its time limit), for the
+  clusters with the largest difference between greedy column and rule-free minimum first,
+  several at once on the `Runner` (process pool or Dask), within the time given.
+
+With π the duals of the LP with the separator's cuts, L(π) is at least that LP's bound (up to
+the LP's tolerances: the cluster problems' convex hulls lie inside the LP's local polytopes);
+the caller reports the best of the two, never more than was proven. The exact solutions
+also come back as master columns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.blocks.construct import construct
+from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
+from optimizer.blocks.master.partition import Partition, partition
+from optimizer.blocks.master.restricted import MAX_COUPLING
+from optimizer.blocks.neighbourhood import Runner, _sub_rule
+from optimizer.blocks.rule import Rule
+from optimizer.blocks.search import _row_generation
+from solvers import get_backend
+from solvers.base import SolveOptions
+from solvers.model import ArrayModel
+
+SUB_LIMIT = 10.0  # seconds per cluster pricing problem at most
+EXACT_TOL = 1e-7  # relative: a greedy column this close to the rule-free minimum is exact
+
+
+@dataclass
+class PricingProblem:
+    """One cluster's pricing problem: reduced costs over its plot columns, its local rows."""
+
+    cluster: int
+    model: ArrayModel
+    rule: Rule
+    cols: np.ndarray  # full-model column of each sub-model column
+    warm: np.ndarray | None
+    time_limit: float
+
+
+@dataclass
+class LagrangianBound:
+    value: float  # L(π) (-inf where π gives no finite bound)
+    lb: np.ndarray  # per cluster
+    free: np.ndarray  # per cluster: the rule-free minimum
+    exact: np.ndarray  # per cluster: lb is the pricing problem's optimum (within tolerance)
+    solved: int  # clusters solved by row generation
+    columns: list[tuple[np.ndarray, np.ndarray]]  # (full-model columns, values) of solutions
+
+
+def signed(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
+    """π on the coupling rows with the sign each row allows (0 on a free row)."""
+    lo, up = model.row_lower[part.coupling], model.row_upper[part.coupling]
+    p = np.where(np.isfinite(lo), pi, np.minimum(pi, 0.0))
+    return np.where(np.isfinite(up), p, np.maximum(p, 0.0))
+
+
+def constant_part(model: ArrayModel, part: Partition, pi: np.ndarray) -> float:
+    """Σ_extra min over the box of the reduced cost + Σ_rows (π⁺ lower - π⁻ upper) + offset."""
+    lo, up = model.row_lower[part.coupling], model.row_upper[part.coupling]
+    rows = float(np.sum(np.where(pi > 0, pi * np.where(np.isfinite(lo), lo, 0.0), 0.0))
+                 + np.sum(np.where(pi < 0, pi * np.where(np.isfinite(up), up, 0.0), 0.0)))
+    ex = part.extra
+    if len(ex):
+        r = model.c[ex] - model.A.tocsr()[part.coupling][:, ex].T @ pi
+        lo_c, up_c = model.col_lower[ex], model.col_upper[ex]
+        with np.errstate(invalid="ignore"):
+            term = np.where(r > 0, r * lo_c, np.where(r < 0, r * up_c, 0.0))
+        rows += float(term.sum())
+    return rows + model.offset
+
+
+def local_dual(model: ArrayModel, part: Partition, d: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per cluster, the dual bound of its LP (plot columns in their box, its local rows) from
+    multipliers y of the local rows (any y, sign-corrected: weak duality), given the plot
+    columns' reduced costs `d` (nc, 3) under π. With y the duals of the LP whose coupling duals
+    gave π, these sum (with the constant part) to that LP's bound."""
+    lo, up = model.row_lower[part.local], model.row_upper[part.local]
+    y = np.where(np.isfinite(lo), y, np.minimum(y, 0.0))
+    y = np.where(np.isfinite(up), y, np.maximum(y, 0.0))
+    rows = np.where(y > 0, y * np.where(np.isfinite(lo), lo, 0.0), 0.0) + np.where(
+        y < 0, y * np.where(np.isfinite(up), up, 0.0), 0.0)
+    nc = part.nc
+    r = np.concatenate([d[:, 1], d[:, 2]]) - model.A.tocsr()[part.local][:, :2 * nc].T @ y
+    cols = np.where(r > 0, r * model.col_lower[:2 * nc], r * model.col_upper[:2 * nc])
+    return (np.bincount(part.local_cluster, rows, part.k)
+            + np.bincount(part.col_cluster, cols, part.k))
+
+
+def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndarray,
+                     runner: Runner | None = None, time_limit: float | None = None,
+                     y_local: np.ndarray | None = None) -> LagrangianBound:
+    """L(π) for π on the coupling rows (sign-corrected), clusters solved exactly within
+    `time_limit` (None: all of them; 0: none); `y_local`: multipliers of the local rows (an
+    LP's duals) for the clusters' LP dual bounds."""
+    t0 = time.perf_counter()
+    pi = signed(model, part, pi)
+    d = reduced_plot_costs(model, part, pi)
+    ok = allowed(model, part)
+    cost = np.where(ok, d, np.inf)
+    best = cost.min(axis=1)
+    k = part.k
+    if not np.isfinite(best).all():  # a plot with no allowed action: no bound from here
+        return LagrangianBound(-np.inf, np.full(k, -np.inf), np.full(k, -np.inf),
+                               np.zeros(k, bool), 0, [])
+    free = np.bincount(part.comp, best, k)
+    act, stuck = abide(rule, d, ok)
+    greedy = np.bincount(part.comp, d[np.arange(part.nc), act], k)
+    valid = local_ok(model, part, act)
+    valid[part.comp[stuck]] = False
+    exact = valid & (greedy <= free + EXACT_TOL * np.maximum(1.0, np.abs(free)))
+    lb = free.copy()
+    if y_local is not None:
+        lb = np.maximum(lb, local_dual(model, part, d, y_local))
+    exact |= valid & (greedy <= lb + EXACT_TOL * np.maximum(1.0, np.abs(lb)))
+    columns: list[tuple[np.ndarray, np.ndarray]] = []
+    solved = 0
+    todo = np.flatnonzero(~exact)
+    # most room per plot first: the cluster problems grow harder with their size
+    room = (np.where(valid, greedy, np.inf) - lb) / (np.bincount(part.comp, minlength=k) + 10)
+    todo = todo[np.argsort(-room[todo], kind="stable")]
+    workers = 1 if runner is None else runner.workers
+    at = 0
+    while at < len(todo):
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left < 0.5:
+            break
+        batch = todo[at:at + workers]
+        at += len(batch)
+        limit = SUB_LIMIT if left is None else max(0.5, min(SUB_LIMIT, left))
+        probs = [pricing_problem(model, rule, part, d, int(c), act, bool(valid[c]), limit)
+                 for c in batch]
+        found = runner.map(probs, solve_pricing) if runner is not None else \
+            [solve_pricing(p) for p in probs]
+        for p, (bnd, x, done) in zip(probs, found, strict=True):
+            solved += 1
+            if bnd is not None:
+                lb[p.cluster] = max(lb[p.cluster], bnd)
+            exact[p.cluster] = done
+            if x is not None:
+                columns.append((p.cols, x))
+    value = float(lb.sum()) + constant_part(model, part, pi)
+    return LagrangianBound(value if np.isfinite(value) else -np.inf, lb, free, exact, solved,
+                           columns)
+
+
+def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarray, c: int,
+                    act: np.ndarray, valid: bool, limit: float) -> PricingProblem:
+    nc = part.nc
+    plots = np.flatnonzero(part.comp == c)
+    cols = np.concatenate([plots, nc + plots])
+    sel = part.local_cluster == c
+    rows = part.local[sel]
+    A = model.A.tocsr()[rows][:, cols]
+    sub = ArrayModel(c=np.concatenate([d[plots, 1], d[plots, 2]]), A=sp.csr_matrix(A),
+                     row_lower=model.row_lower[rows], row_upper=model.row_upper[rows],
+                     col_lower=model.col_lower[cols], col_upper=model.col_upper[cols],
+                     integrality=model.integrality[cols])
+    warm = None
+    if valid:
+        warm = np.concatenate([act[plots] == 1, act[plots] == 2]).astype(float)
+    return PricingProblem(c, sub, _sub_rule(rule, cols, model.num_cols), cols, warm, limit)
+
+
+def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
+    """Row generation on one cluster's pricing problem: (proven lower bound or None, a
+    rule-abiding solution or None, solved to optimality). Runs in a worker process."""
+    t0 = time.perf_counter()
+    opts = SolveOptions(time_limit=p.time_limit, mip_gap=1e-6, threads=1)
+
+    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+        left = p.time_limit - (time.perf_counter() - t0)
+        if left < 0.2:
+            return None
+        return construct(current, p.rule, SolveOptions(time_limit=left), hint=x).x
+
+    out = _row_generation(p.model, p.rule, get_backend("highs"), opts, t0, p.warm,
+                          lambda _m: None, repaired)
+    res = out.result
+    x = res.x[:p.model.num_cols] if res.has_solution and res.x is not None else None
+    if x is not None and not p.rule.admissible(x):
+        x = None
+    done = res.termination.value == "optimal" and x is not None
+    return res.bound, x, done
+
+
+def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,
+                        runner: Runner | None, time_limit: float | None
+                        ) -> LagrangianBound | None:
+    """L(π) for the duals π of the model's rows (an LP's, possibly before its last cuts: those
+    are local rows); None where the model has no cluster structure worth it."""
+    part = partition(model, rule, nc)
+    if part.k < 2 or len(part.coupling) > MAX_COUPLING:
+        return None
+    full = np.zeros(model.num_rows)  # rows added after that LP (cuts) have multiplier 0
+    full[:min(len(pi), model.num_rows)] = pi[:model.num_rows]
+    return lagrangian_bound(model, rule, part, full[part.coupling], runner, time_limit,
+                            full[part.local])

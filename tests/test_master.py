@@ -1,0 +1,306 @@
+"""The cluster decomposition (optimizer/blocks/master) against brute force on tiny instances:
+the decomposed first plan abides by the rule and meets every target (re-checked from the
+actions, and the rule by networkx), it costs at least the enumerated optimum, and none comes out
+where enumeration finds no plan; the Lagrangian bound is at most the optimum for the LP's duals
+and for perturbed ones, and with every cluster solved it is at least the LP-with-cuts bound;
+the `lns` method with the decomposition first still reaches the optimum and calls a plan optimal
+only when its bound proves it. Plus HiGHS's LP row duals (signs, strong duality)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import optimizer.blocks.decompose as decompose
+from optimizer.blocks.master.bound import constant_part, lagrangian_bound, signed
+from optimizer.blocks.master.partition import partition
+from optimizer.blocks.master.restricted import first_plan
+from optimizer.blocks.rule import farmland_rule, with_presolve
+from optimizer.blocks.search import _lp
+from optimizer.model.build import build_model
+from optimizer.model.kpi import evaluate_targets
+from optimizer.plan.solve import solve_plan
+from solvers import get_backend
+from solvers.base import SolveOptions
+from solvers.model import ArrayModel
+from solvers.result import Termination
+from tests.random_instances import block_rule_ok, optimum, plan_values, random_case
+from tests.test_contiguous_solve import CASES, rule_ok
+from tests.test_model_bruteforce import plan_objective
+
+SEEDS = range(60)
+
+
+def _cases() -> list:
+    """Random tiny cases with the block rule on, their enumerated optimum (None: no plan)."""
+    out = []
+    for seed in SEEDS:
+        case = random_case(seed)
+        s = case.scenario
+        s.contiguity.enabled, s.compactness.weight = True, 0.0
+        out.append((seed, case.inst, s, optimum(case.inst, s)))
+    return out
+
+
+RANDOM = _cases()
+
+
+def _lp_with_cuts(pm, rule, rounds: int = 3) -> tuple[ArrayModel, object]:
+    """The presolved model with a few rounds of the separator's cuts, and its final LP."""
+    model = with_presolve(pm.model, rule, pm)
+    cut, *_ = decompose.lp_bound(model, rule, SolveOptions(), 0.0, 1.0, lambda _m: None, rounds)
+    return cut, get_backend("highs").solve(_lp(cut), SolveOptions())
+
+
+def test_highs_lp_row_duals_close_the_duality_gap() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m, n = 4, 6
+        A = sp.csr_matrix(rng.integers(-2, 4, (m, n)).astype(float))
+        x0 = rng.uniform(0, 1, n)
+        ax = A @ x0
+        lo = np.where(rng.random(m) < 0.5, ax - 1, -np.inf)
+        up = np.where(np.isinf(lo) | (rng.random(m) < 0.3), ax + 1, np.inf)
+        model = ArrayModel(c=rng.normal(size=n), A=A, row_lower=lo, row_upper=up,
+                           col_lower=np.zeros(n), col_upper=np.ones(n),
+                           integrality=np.zeros(n, bool))
+        res = get_backend("highs").solve(model, SolveOptions())
+        y = res.row_dual
+        assert y is not None and res.termination is Termination.OPTIMAL
+        assert (y[np.isinf(lo)] <= 1e-9).all() and (y[np.isinf(up)] >= -1e-9).all()
+        r = model.c - A.T @ y
+        lo0, up0 = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(up), up, 0.0)
+        dual = (np.where(y > 0, y * lo0, 0).sum() + np.where(y < 0, y * up0, 0).sum()
+                + np.minimum(r, 0).sum())
+        assert dual == pytest.approx(res.objective, abs=1e-6)
+    mip = replace(model, integrality=np.ones(n, bool))
+    assert get_backend("highs").solve(mip, SolveOptions()).row_dual is None
+
+
+def _check_plan(inst, s, pm, rule, model, x, best) -> None:
+    assert best is not None, "a plan where enumeration finds none"
+    assert rule.admissible(x)
+    assert model.max_violation(x) <= 1e-6
+    act = pm.actions(x, inst.num_plots)
+    assert s.elastic.enabled or all(c.met for c in evaluate_targets(pm.families, act))
+    assert block_rule_ok(inst, act[None, :], s.contiguity)[0]
+    assert model.objective_value(x) >= best - 1e-6 * max(1.0, abs(best))
+
+
+def test_decomposed_first_plan_abides_meets_every_target_and_costs_at_least_the_optimum() -> None:
+    found = clustered = 0
+    for _seed, inst, s, best in RANDOM:
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        cut, lp = _lp_with_cuts(pm, rule)
+        if lp.termination is Termination.INFEASIBLE:
+            assert best is None
+            continue
+        built = first_plan(cut, rule, len(pm.candidates), lp.x, lp.row_dual,
+                           SolveOptions(time_limit=20), family_rows=pm.family_rows)
+        clustered += partition(cut, rule, len(pm.candidates)).k > 1
+        if built.x is None:
+            continue
+        _check_plan(inst, s, pm, rule, cut, built.x, best)
+        found += 1
+    assert found >= 20 and clustered >= 8, (found, clustered)
+
+
+def test_decomposed_first_plan_on_the_contiguity_cases() -> None:
+    found = 0
+    for inst, s0, best, _ in CASES:
+        s = copy.deepcopy(s0)
+        s.compactness.weight, s.contiguity.forest_connected = 0.0, False
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        cut, lp = _lp_with_cuts(pm, rule)
+        if not lp.has_solution:
+            assert best is None
+            continue
+        built = first_plan(cut, rule, len(pm.candidates), lp.x, lp.row_dual, SolveOptions(),
+                           family_rows=pm.family_rows)
+        if built.x is not None:
+            assert rule_ok(inst, pm.actions(built.x, inst.num_plots)[None, :],
+                           s.contiguity.min_block_mu)[0]
+            assert plan_objective(inst, s, pm.actions(built.x, inst.num_plots)) >= best - 1e-6
+            found += 1
+    assert found >= 8
+
+
+def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_is_solved(
+) -> None:
+    """For the LP's duals, with presolve rows only and with three cut rounds; above the LP
+    bound where the LP's cuts leave room (the rule's integer hull per cluster is tighter)."""
+    rng = np.random.default_rng(1)
+    checked = above = 0
+    cases = [(inst, s, best) for inst, s, best, _ in CASES] + [(i, s, b) for _, i, s, b in RANDOM]
+    for inst, s0, best in cases:
+        if best is None:
+            continue
+        s = copy.deepcopy(s0)
+        s.compactness.weight = 0.0
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        for rounds in (0, 3):
+            cut, lp = _lp_with_cuts(pm, rule, rounds)
+            part = partition(cut, rule, len(pm.candidates))
+            pi = lp.row_dual[part.coupling]
+            tol = 1e-6 * max(1.0, abs(best))
+            y = lp.row_dual[part.local]
+            full = lagrangian_bound(cut, rule, part, pi, time_limit=None)
+            free = lagrangian_bound(cut, rule, part, pi, time_limit=0.0)
+            assert free.value <= full.value + tol <= best + 2 * tol
+            # the clusters' LP dual bounds add up to the LP bound; solving raises it
+            start = lagrangian_bound(cut, rule, part, pi, time_limit=0.0, y_local=y)
+            assert start.value == pytest.approx(lp.objective, rel=1e-6, abs=1e-6)
+            both = lagrangian_bound(cut, rule, part, pi, time_limit=None, y_local=y)
+            assert full.value - tol <= both.value <= best + tol
+            noisy_y = y + rng.normal(0, 1, len(y)) * (10 + np.abs(y))
+            assert lagrangian_bound(cut, rule, part, pi, time_limit=None,
+                                    y_local=noisy_y).value <= best + tol
+            assert full.value >= lp.objective - 1e-6 * max(1.0, abs(lp.objective))
+            above += full.value > lp.objective + tol
+            for scale in (0.0, 0.5, 2.0, 0.0, 1.0):  # any π gives a valid bound
+                noisy = scale * pi + rng.normal(0, 1, len(pi)) * (50 + 5 * np.abs(pi))
+                assert lagrangian_bound(cut, rule, part, noisy, time_limit=None).value \
+                    <= best + tol
+            # π = 0: the sum of the clusters' rule-free minima plus the extras' box minimum
+            zero = np.zeros(len(part.coupling))
+            z = lagrangian_bound(cut, rule, part, zero, time_limit=0.0)
+            assert z.value == pytest.approx(float(z.free.sum()) + constant_part(
+                cut, part, signed(cut, part, zero)), abs=1e-9)
+        checked += 1
+    assert checked >= 20 and above >= 2, (checked, above)
+
+
+@pytest.fixture
+def decomposed_first(monkeypatch):
+    monkeypatch.setattr(decompose, "DECOMPOSE_FROM", 0)
+
+
+def test_lns_with_the_decomposition_first_matches_enumeration(decomposed_first) -> None:
+    for seed, inst, s0, best in RANDOM[:30]:
+        s = copy.deepcopy(s0)
+        s.contiguity.method = "lns"
+        plan = solve_plan(inst, s, backend="highs", elastic=s.elastic.enabled)
+        r = plan.result
+        if best is None:
+            assert not r.has_solution or plan.elastic, seed
+            continue
+        assert r.has_solution, seed
+        assert r.bound is None or r.bound <= best + 1e-6 * max(1.0, abs(best)), seed
+        allowed, value = plan_values(inst, s, plan.actions[None, :])
+        assert allowed[0] and value[0] >= best - 1e-6 * max(1.0, abs(best)), seed
+        if r.termination is Termination.OPTIMAL:
+            assert value[0] == pytest.approx(best, rel=1e-6, abs=1e-6), seed
+
+
+def test_a_decomposed_plan_is_never_called_optimal_without_proof(decomposed_first,
+                                                                  monkeypatch) -> None:
+    """With the neighbourhoods and the final row generation cut off, the plan is the decomposed
+    (or constructed) one against the best of the LP and Lagrangian bounds."""
+    from optimizer.blocks.search import ContiguousSolve
+    from solvers.result import Result
+
+    def no_final(model, rule, backend, opts, t0, warm, say, repaired=None):
+        return ContiguousSolve(Result("highs", Termination.TIME_LIMIT, False), model, "rowgen")
+
+    monkeypatch.setattr(decompose, "_row_generation", no_final)
+    monkeypatch.setattr(decompose, "_improve", lambda *a, **k: a[2])
+    for seed, inst, s0, best in RANDOM[:30]:
+        s = copy.deepcopy(s0)
+        s.contiguity.method, s.elastic.enabled = "lns", False
+        plan = solve_plan(inst, s, backend="highs", elastic=False)
+        r = plan.result
+        if not r.has_solution:
+            continue
+        assert best is not None, seed
+        assert plan.all_met and not plan.violations, seed
+        assert r.bound is None or r.bound <= best + 1e-6 * max(1.0, abs(best)), seed
+        if r.termination is Termination.OPTIMAL:
+            assert r.bound is not None and r.objective <= r.bound + 1e-6 * abs(r.objective)
+
+
+def test_the_bound_is_the_same_in_process_on_a_pool_and_on_dask() -> None:
+    from distributed import LocalCluster
+
+    from optimizer.blocks.master.bound import decomposition_bound
+    from optimizer.blocks.neighbourhood import Runner
+
+    for seed, inst, s, best in RANDOM:  # a case where a cluster problem is solved
+        if best is None or partition_of((seed, inst, s, best)).k < 2:
+            continue
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        cut, lp = _lp_with_cuts(pm, rule, 0)
+        nc = len(pm.candidates)
+        with Runner(1) as r:
+            values = [decomposition_bound(cut, rule, nc, lp.row_dual, r, None)]
+        if values[0] is not None and values[0].solved:
+            break
+    assert values[0].solved
+    with Runner(2) as r:
+        values.append(decomposition_bound(cut, rule, nc, lp.row_dual, r, None))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, \
+            Runner(scheduler=cluster.scheduler_address) as r:
+        values.append(decomposition_bound(cut, rule, nc, lp.row_dual, r, None))
+    assert all(v is not None and v.solved == values[0].solved for v in values), seed
+    assert values[0].value == pytest.approx(values[1].value) == pytest.approx(values[2].value)
+    assert values[0].value <= best + 1e-6 * max(1.0, abs(best))
+
+
+def partition_of(case) -> object:
+    _seed, inst, s, _best = case
+    pm = build_model(inst, s)
+    rule = farmland_rule(inst, pm, s)
+    return partition(with_presolve(pm.model, rule, pm), rule, len(pm.candidates))
+
+
+def _path_rule(n: int, root: list[int], area: float = 10.0):
+    from optimizer.blocks.cuts import FarmlandGraph
+    from optimizer.blocks.rule import Rule, RulePart
+    from optimizer.model.kpi import FARMLAND
+
+    i = np.arange(n - 1)
+    adj = sp.csr_matrix((np.ones(2 * (n - 1)), (np.r_[i, i + 1], np.r_[i + 1, i])), (n, n))
+    roots = np.zeros(n, bool)
+    roots[root] = True
+    g = FarmlandGraph(adj, np.full(n, area), roots, 100.0)
+    return Rule([RulePart("farmland", g, np.arange(n), np.arange(n), FARMLAND)])
+
+
+def test_a_small_block_is_grown_to_existing_farmland_where_cheaper_than_dropping() -> None:
+    """Path 0-1-2-3, plot 3 touches existing farmland, 10 mu each (a block needs 100 mu or the
+    root). Plot 0 alone is a rule-breaking block: dropped it costs 0 (keep), grown over 1, 2 to
+    the root it costs -5 + 1 + 1 + 1 = -2, so it is grown; with plots 1, 2 at +3 growing costs
+    +2 and it is dropped."""
+    from optimizer.blocks.master.columns import abide
+
+    rule = _path_rule(4, [3])
+    ok = np.ones((4, 3), bool)
+    ok[:, 2] = False  # no forest
+    score = np.array([[0, -5, 0], [0, 1, 0], [0, 1, 0], [0, 1, 0]], float)
+    act, stuck = abide(rule, score, ok)
+    assert act.tolist() == [0, 0, 0, 0] and not stuck.any()  # dropping only
+    act, _ = abide(rule, score, ok, passes=5)
+    assert act.tolist() == [1, 1, 1, 1]
+    score[1:3, 1] = 3.0
+    act, _ = abide(rule, score, ok, passes=5)
+    assert act.tolist() == [0, 0, 0, 0]
+    assert rule.admissible(np.array([1.0, 1, 1, 1])) and not rule.admissible(np.r_[1.0, 0, 0, 0])
+
+
+def test_a_plot_that_must_go_and_has_no_rule_abiding_use_is_stuck() -> None:
+    """Plot 0 must be vacated (keep closed), only farmland allowed, and it cannot reach the root
+    (plot 1 may not become farmland): the column is invalid, never a rule-breaking plan."""
+    from optimizer.blocks.master.columns import abide
+
+    rule = _path_rule(3, [2])
+    ok = np.array([[False, True, False], [True, False, False], [True, True, False]])
+    act, stuck = abide(rule, np.zeros((3, 3)), ok, passes=5)
+    assert stuck.tolist() == [True, False, False]

@@ -26,7 +26,7 @@ import numpy as np
 
 from instances.instance import Instance
 from optimizer.blocks.construct import blocking_targets, construct, tolerance
-from optimizer.blocks.deadline import emit, forks, quiet, run_with_deadline
+from optimizer.blocks.deadline import forks, quiet, run_with_deadline
 from optimizer.blocks.neighbourhood import Runner, sub_problems
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (
@@ -37,6 +37,7 @@ from optimizer.blocks.search import (
     _left,
     _lp,
     _row_generation,
+    repair_into,
 )
 from optimizer.model.build import PlanModel
 from optimizer.model.scenario import Scenario
@@ -132,8 +133,10 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     cut_model, bound, x_lp, lp_infeasible = lp_bound(model, rule, opts, t0, 0.1, say, 1)
     if lp_infeasible:
         return _infeasible(cut_model, pm.family_rows, opts, t0)
+    at = time.perf_counter() - t0
     built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, LNS_CONSTRUCT_SHARE)),
                       say, pm.family_rows)
+    first = [] if built.x is None else [at + (built.first_s or built.seconds)]  # first plan
     cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
         return _infeasible(cut_model, pm.family_rows, opts, t0)
@@ -144,20 +147,22 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     if x is None:
         say(built.message)
         x = _repaired_lp(inst, pm, rule, model, x_lp, opts, t0)
+        first += [] if x is None else [time.perf_counter() - t0]
     if x is not None:
         with Runner(workers, scheduler) as runner:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
     end = None if opts.time_limit is None else t0 + opts.time_limit
-    repaired = partial(_repair_into, pm, rule, inst.num_plots, end)
+    repaired = partial(repair_into, pm, rule, inst.num_plots, end)
     warm = None if x is None else _full_x(cut_model, pm, pm.actions(x, inst.num_plots),
                                           _left(opts, t0))
     left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
     child = forks(left, cut_model.num_cols)
     done, final, last = run_with_deadline(
         _row_generation, (cut_model, rule, backend, opts, t0, warm, quiet if child else say,
-                          repaired), left, cut_model.num_cols)
+                          repaired), left, cut_model.num_cols,
+        lambda _x: first.append(time.perf_counter() - t0) if not first else None)
     if not done:  # stopped at the deadline: the best plan so far against the LP bound
         final = ContiguousSolve(Result("highs", Termination.TIME_LIMIT, False,
                                        message="row generation stopped at the time limit"),
@@ -184,19 +189,9 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                       res.termination if res.termination is not Termination.OPTIMAL
                       else Termination.TIME_LIMIT))
     res.stats.update({"lns_rounds": sum(r.get("phase") == "lns" for r in rounds)})
+    if first:  # seconds from the start of this solve to its first rule-abiding plan
+        res.stats["first_plan_s"] = first[0]
     return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
-
-
-def _repair_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
-                 y: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-    """Row generation's repair of a rule-breaking plan (a module function: it must pickle for
-    a child process); each repaired plan is emitted, so a stopped child still hands it back."""
-    fixed = repair(pm, rule, pm.actions(y, num_plots))
-    left = None if end is None else max(0.5, end - time.perf_counter())
-    out = None if fixed is None else _full_x(current, pm, fixed, left)
-    if out is not None:
-        emit(out)
-    return out
 
 
 def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

@@ -290,16 +290,18 @@ def _inner_point(inner: ArrayModel, model: ArrayModel, rule: Rule,
 
 
 def _solve_inner(inner: ArrayModel, opts: SolveOptions, report: bool,
-                 warm: np.ndarray | None = None) -> tuple[Any, float | None]:
-    """HiGHS on the restriction: (result, seconds to its first incumbent or None)."""
+                 warm: np.ndarray | None = None, enough: float | None = None
+                 ) -> tuple[Any, float | None]:
+    """HiGHS on the restriction: (result, seconds to its first incumbent or None), stopped at
+    an incumbent with objective <= `enough`."""
     t0 = time.perf_counter()
     first: list[float] = []
 
-    def on_incumbent(x: np.ndarray, _obj: float) -> bool:
+    def on_incumbent(x: np.ndarray, obj: float) -> bool:
         if not first:
             first.append(time.perf_counter() - t0)
         emit((x, first[0]))
-        return False
+        return enough is not None and obj <= enough
 
     res = get_backend("highs").solve(inner, opts, warm_start=warm,
                                      on_incumbent=on_incumbent if report else None)
@@ -343,12 +345,14 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
               say: Callable[[str], None] = lambda _m: None,
               family_rows: dict[str, slice] | None = None,
               hint: np.ndarray | list[np.ndarray] | None = None,
-              start: np.ndarray | None = None) -> Construction:
+              start: np.ndarray | None = None, enough: float | None = None) -> Construction:
     """Solve the restriction with HiGHS within ``opts.time_limit``: a plan of `model` that
     abides by the rule and meets every row of `model`, or None with the reason (with
     `family_rows`, the target rows by key, the reason names the targets that block it).
     `start`: a rule-abiding plan of `model`, made a hint and the warm start (so the plan found
-    is no worse than it)."""
+    is no worse than it); then the step improves a plan, and the gap asked is `opts.mip_gap`
+    (CONSTRUCT_GAP would stop it at once when the start is within 1% of the restriction).
+    `enough`: stop at the first plan with an objective this low (a known bound proves it)."""
     t0 = time.perf_counter()
     if start is not None:
         hint = [start] + ([] if hint is None else [hint] if isinstance(hint, np.ndarray)
@@ -367,8 +371,9 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
             seen.append(time.perf_counter() - t0)
 
     done, out, last = run_with_deadline(
-        _solve_inner, (inner, replace(opts, mip_gap=max(opts.mip_gap, CONSTRUCT_GAP),
-                                      time_limit=left), True, warm), left, inner.num_cols,
+        _solve_inner, (inner, replace(opts, mip_gap=opts.mip_gap if start is not None
+                                      else max(opts.mip_gap, CONSTRUCT_GAP),
+                                      time_limit=left), True, warm, enough), left, inner.num_cols,
         on_emit)
     secs = time.perf_counter() - t0
     first_s = min(seen) if seen else None

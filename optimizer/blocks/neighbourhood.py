@@ -112,13 +112,14 @@ def solve_sub(sub: SubProblem) -> tuple[np.ndarray | None, float]:
     t0 = time.perf_counter()
     opts = SolveOptions(time_limit=sub.time_limit, mip_gap=sub.mip_gap, threads=1)
 
-    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-        """The restriction seeded with the blocks of the rule-breaking plan x."""
+    def repaired(x: np.ndarray, current: ArrayModel, best: np.ndarray | None) -> np.ndarray | None:
+        """The restriction seeded with the blocks of the rule-breaking plan x and of the best
+        plan (its warm start)."""
         left = sub.time_limit - (time.perf_counter() - t0)
         if left < 0.2:
             return None
         built = construct(current, sub.rule, SolveOptions(time_limit=left, mip_gap=sub.mip_gap),
-                          hint=x)
+                          hint=x, start=best)
         return built.x
 
     out = _row_generation(sub.model, sub.rule, get_backend("highs"), opts, t0, sub.warm,

@@ -40,6 +40,9 @@ CONSTRUCT_SHARE = 0.3  # the constructed warm start: at most this share of the t
 MIN_STEP = 0.5  # seconds: the least time a solver step is given
 
 
+Repair = Callable[[np.ndarray, ArrayModel, np.ndarray | None], np.ndarray | None]
+
+
 @dataclass
 class ContiguousSolve:
     result: Result
@@ -142,8 +145,7 @@ def solve_contiguous(
 
 def _bounded_row_generation(model: ArrayModel, rule: Rule, backend: Backend, opts: SolveOptions,
                             t0: float, warm: np.ndarray | None, say: Callable[[str], None],
-                            repaired: Callable[[np.ndarray, ArrayModel], np.ndarray | None]
-                            | None, first: list[float], lp_bound: float | None
+                            repaired: Repair | None, first: list[float], lp_bound: float | None
                             ) -> ContiguousSolve:
     """Row generation that ends within the time limit: a large model runs in a child process
     (`run_with_deadline`), stopped past the limit with its best rule-abiding plan (or none:
@@ -173,25 +175,26 @@ def _bounded_row_generation(model: ArrayModel, rule: Rule, backend: Backend, opt
 
 
 def repair_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
-                y: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-    """Row generation's repair of a rule-breaking plan y into a rule-abiding one, a vector of
-    `current` (a module function: it must pickle for a child process)."""
+                y: np.ndarray, current: ArrayModel, _best: np.ndarray | None = None
+                ) -> np.ndarray | None:
+    """Row generation's greedy repair of a rule-breaking plan y into a rule-abiding one, a
+    vector of `current` (a module function: it must pickle for a child process)."""
     fixed = repair(pm, rule, pm.actions(y, num_plots))
     left = None if end is None else max(MIN_STEP, end - time.perf_counter())
     return None if fixed is None else _full_x(current, pm, fixed, left)
 
 
-def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np.ndarray | None]
-                     ) -> Callable[[np.ndarray], np.ndarray | None]:
+def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np.ndarray | None],
+                     share: float = HEURISTIC_SHARE) -> Callable[[np.ndarray], np.ndarray | None]:
     """SCIP heuristic: repair the latest candidate the separator rejected (once each), within
-    HEURISTIC_SHARE of the time so far; the LP point SCIP passes is not needed."""
+    `share` of the time so far; the LP point SCIP passes is not needed."""
     done: list[np.ndarray | None] = [None]
     start, spent = time.perf_counter(), [0.0]
 
     def heuristic(_point: np.ndarray) -> np.ndarray | None:
         x = sep.last_rejected
         now = time.perf_counter()
-        if x is None or x is done[0] or spent[0] > HEURISTIC_SHARE * (now - start):
+        if x is None or x is done[0] or spent[0] > share * (now - start):
             return None
         done[0] = x
         try:
@@ -264,10 +267,11 @@ def _row_generation(
     t0: float,
     warm: np.ndarray | None,
     say: Callable[[str], None],
-    repaired: Callable[[np.ndarray, ArrayModel], np.ndarray | None] | None = None,
+    repaired: Repair | None = None,
 ) -> ContiguousSolve:
-    """`repaired(x, model)`: a rule-abiding plan near a plan that breaks the rule (or None);
-    each round's plan is repaired so the best known plan improves while rows are added."""
+    """`repaired(x, model, best)`: a rule-abiding plan near a plan x that breaks the rule (or
+    None), `best` the best rule-abiding plan known (or None); each round's plan is repaired so
+    the best known plan improves while rows are added."""
     sep = CombinedSeparator(rule, fractional=True)
     rounds: list[dict] = []
     highs = get_backend("highs")
@@ -314,7 +318,7 @@ def _row_generation(
         final = sep(result.x, True) if result.has_solution and result.x is not None else None
         if final is not None:
             found.append(final)
-            near = repaired(result.x, model) if repaired is not None else None
+            near = repaired(result.x, model, best_x) if repaired is not None else None
             if near is not None and model.objective_value(near) < best_obj:
                 best_x, best_obj = near, model.objective_value(near)
                 emit(best_x)

@@ -165,6 +165,16 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     end = None if opts.time_limit is None else t0 + opts.time_limit
     enough = bound + opts.mip_gap * abs(bound) if np.isfinite(bound) else None
     repaired = partial(restrict_into, pm, rule, inst.num_plots, end, opts.mip_gap, enough)
+    if x is not None and x_lp is not None and not _expired(opts, t0):
+        # the restriction around the LP point with the cuts: a better start for the last phase
+        t = time.perf_counter()
+        near = restrict_into(pm, rule, inst.num_plots, end, opts.mip_gap, enough, x_lp,
+                             cut_model, x)
+        if near is not None and cut_model.objective_value(near) < cut_model.objective_value(x):
+            x = near
+            say(f"restriction around the LP point: objective {cut_model.objective_value(x):,.1f}")
+        rounds.append({"phase": "restrict", "objective": cut_model.objective_value(x),
+                       "seconds": time.perf_counter() - t})
     warm = None if x is None else _full_x(cut_model, pm, pm.actions(x, inst.num_plots),
                                           _left(opts, t0))
     left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)

@@ -27,14 +27,19 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from importlib.util import find_spec
 
 import numpy as np
 
 from instances.instance import Instance
 from optimizer.blocks.construct import blocking_targets, construct, tolerance
 from optimizer.blocks.deadline import forks, quiet, run_with_deadline
-from optimizer.blocks.neighbourhood import Runner, sub_problems
+from optimizer.blocks.neighbourhood import (
+    Runner,
+    branch_and_cut_from,
+    restrict_into,
+    scip_final,
+    sub_problems,
+)
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.blocks.search import (
     LP_ROUNDS,
@@ -43,9 +48,7 @@ from optimizer.blocks.search import (
     _full_x,
     _left,
     _lp,
-    _repair_rejected,
     _row_generation,
-    repair_into,
 )
 from optimizer.model.build import PlanModel
 from optimizer.model.scenario import Scenario
@@ -59,7 +62,6 @@ LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the constru
 LNS_SHARE = 0.3  # construction, bound and neighbourhoods: up to this share of the time
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
-RESTRICT_SHARE = 0.5  # final phase: each repair (restriction around a relaxation) of the time left
 STALL_ROUNDS = 3  # without a time limit: stop the neighbourhoods after this many idle passes
 
 
@@ -180,8 +182,8 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
     child = forks(left, cut_model.num_cols)
     if warm is not None and scip_final(backend_name, s.contiguity.method):
-        final = _branch_and_cut(pm, inst.num_plots, cut_model, rule, warm, opts, t0, enough,
-                                say, first)
+        final = branch_and_cut_from(pm, inst.num_plots, cut_model, rule, warm, opts, t0, enough,
+                                    say, first)
         done, last = True, None
     else:
         done, final, last = run_with_deadline(
@@ -217,70 +219,6 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     if first:  # seconds from the start of this solve to its first rule-abiding plan
         res.stats["first_plan_s"] = first[0]
     return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
-
-
-def scip_final(backend_name: str, method: str) -> bool:
-    """Whether the final phase, given a plan, is SCIP branch-and-cut (the block rule as lazy
-    rows, warm-started from the plan, with the LP cuts): with the back-end scip, and with method
-    "auto" wherever SCIP is installed (measured: a better bound than HiGHS row generation in the
-    same time, benchmarks/README.md). Else, and always without a plan (row generation's greedy
-    repair finds a first one sooner: Chaoyang 50k at 60 s), row generation."""
-    return backend_name == "scip" or (method == "auto" and find_spec("pyscipopt") is not None)
-
-
-def _branch_and_cut(pm: PlanModel, num_plots: int, model: ArrayModel, rule: Rule,
-                    warm: np.ndarray | None, opts: SolveOptions, t0: float, enough: float | None,
-                    say: Callable[[str], None], first: list[float]) -> ContiguousSolve:
-    """SCIP branch-and-cut from the best plan; its primal heuristic is `restrict_into` around
-    the latest candidate the block rule rejected (within RESTRICT_SHARE of the time). `first`
-    gets the time of its first plan if none is known."""
-    sep = CombinedSeparator(rule, fractional=True)
-    best = [warm]
-    end = None if opts.time_limit is None else t0 + opts.time_limit
-
-    def restrict(y: np.ndarray) -> np.ndarray | None:
-        out = restrict_into(pm, rule, num_plots, end, opts.mip_gap, enough, y, model, best[0])
-        if out is not None and (best[0] is None or model.objective_value(out)
-                                < model.objective_value(best[0])):
-            best[0] = out
-        return out
-
-    def on_incumbent(x: np.ndarray, _obj: float) -> bool:
-        if not first:
-            first.append(time.perf_counter() - t0)
-        if best[0] is None or model.objective_value(x) < model.objective_value(best[0]):
-            best[0] = x.copy()
-        return False
-
-    say("final phase: SCIP branch-and-cut from the best plan")
-    res = get_backend("scip").solve(model, replace(opts, time_limit=_left(opts, t0)),
-                                    warm_start=warm, separator=sep,
-                                    heuristic=_repair_rejected(sep, restrict, RESTRICT_SHARE),
-                                    on_incumbent=on_incumbent)
-    if res.has_solution and (res.x is None or not rule.admissible(res.x)):
-        res = replace(res, has_solution=False, x=None, objective=None)  # never a broken plan
-    res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
-    return ContiguousSolve(res, model, "branch_and_cut")
-
-
-def restrict_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
-                  mip_gap: float, enough: float | None, y: np.ndarray, current: ArrayModel,
-                  best: np.ndarray | None) -> np.ndarray | None:
-    """The final phase's repair of a rule-breaking plan y (a relaxation's optimum, a candidate):
-    the restriction seeded with y's blocks and the best plan's, warm-started from the best plan
-    (`construct`), so the plan found keeps y's structure where the rule allows and is no worse
-    than the best; stopped at a plan as low as `enough` (the bound proves it) and after
-    RESTRICT_SHARE of the time left (the next round's relaxation gives a new hint and a better
-    bound). Without a best plan, the greedy repair first (fast: a first plan matters most). A
-    module function: it must pickle for a child process."""
-    if best is None and (fixed := repair_into(pm, rule, num_plots, end, y, current)) is not None:
-        return fixed
-    left = None if end is None else end - time.perf_counter()
-    if left is not None and left < 1.0:
-        return None
-    limit = None if left is None else max(1.0, RESTRICT_SHARE * left)
-    return construct(current, rule, SolveOptions(time_limit=limit, mip_gap=mip_gap),
-                     hint=y, start=best, enough=enough).x
 
 
 def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

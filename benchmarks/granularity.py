@@ -5,9 +5,11 @@ target, and the gap at the time limit, per back-end and method, one instance loa
         --runs highs:rowgen scip:branch_and_cut highs:lns --out results/granularity.jsonl
 
 Runs only the public API (load_instance, Scenario, solve_plan), so the same script measures
-another checkout (PYTHONPATH=/other/checkout). The first-plan time is read off the progress
-messages that announce a rule-abiding plan meeting every target (the constructed plan, the
-greedy repair); blank when a method announces none (SCIP's own incumbents are not reported).
+another checkout (PYTHONPATH=/other/checkout). The first-plan time (first rule-abiding plan
+meeting every row of the model) is the solve's own record, `plan.timings["first_plan_s"]`
+(seconds from the start of solve_plan; kept also when a child process found the plan); without
+that record (another checkout), the progress messages that announce such a plan. Blank when
+none is known (SCIP's own incumbents are not recorded).
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def run_one(inst, backend: str, method: str, time_limit: float, workers: int) ->
     t0 = time.perf_counter()
     plan = solve_plan(inst, s, backend=backend, time_limit=time_limit,
                       progress=lambda m: marks.append((time.perf_counter() - t0, m)))
-    first = next((t - _ago(m) for t, m in marks if m.startswith(FIRST_PLAN)), None)
+    first = plan.timings.get("first_plan_s")
+    if first is None:  # no record (another checkout): the progress messages
+        first = next((t - _ago(m) for t, m in marks if m.startswith(FIRST_PLAN)), None)
     r = plan.result
     return {"instance": inst.name, "backend": backend, "method": method, "workers": workers,
             "time_limit": time_limit, "solve_s": round(plan.timings["solve_s"], 2),

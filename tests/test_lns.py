@@ -312,3 +312,63 @@ def test_no_plan_names_the_targets_that_fail_together() -> None:
         named += "short by" in plan.result.message and any(
             k in plan.result.message for k in keys)
     assert named >= 2
+
+
+def test_a_start_plan_stays_a_plan_of_the_restriction_and_restrict_into_improves() -> None:
+    """construct(start=x): x (here the brute-force optimum, and the plain constructed plan) is a
+    point of the restriction, so the plan found abides, meets every row and costs no more than
+    x (and never less than the optimum); restrict_into (the final phase's repair around a
+    rule-breaking relaxation optimum) keeps the same guarantees and improves some plans."""
+    from optimizer.blocks.construct import _inner_point
+    from optimizer.blocks.decompose import restrict_into
+    from optimizer.blocks.search import plan_vector
+    from solvers import get_backend
+
+    improved = checked = 0
+    for inst, s0, best, _ in CASES:
+        if best is None:
+            continue
+        s = copy.deepcopy(s0)
+        s.compactness.weight, s.contiguity.forest_connected = 0.0, False
+        s.contiguity.method, s.solver.mip_gap = "rowgen", 0.0
+        opt = solve_plan(inst, s, backend="highs", elastic=False)
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        model = with_presolve(pm.model, rule, pm)
+        x_opt = plan_vector(model, pm, opt.actions)
+        assert x_opt is not None
+        assert _inner_point(restricted_model(model, rule, x_opt), model, rule, x_opt) is not None
+        built = construct(model, rule, SolveOptions(time_limit=20, mip_gap=0.0), start=x_opt)
+        assert built.x is not None and rule.admissible(built.x)
+        assert abs(plan_objective(inst, s, pm.actions(built.x, inst.num_plots)) - best) <= \
+            1e-6 * max(1.0, abs(best))
+        plain = construct(model, rule, SolveOptions(time_limit=20, mip_gap=0.0))
+        if plain.x is None:
+            continue
+        free = get_backend("highs").solve(model, SolveOptions(time_limit=20, mip_gap=0.0))
+        assert free.x is not None
+        out = restrict_into(pm, rule, inst.num_plots, None, 0.0, None, free.x, model, plain.x)
+        assert out is not None and rule.admissible(out)
+        assert model.max_violation(out) <= 1e-6
+        cost = plan_objective(inst, s, pm.actions(out, inst.num_plots))
+        assert best - 1e-6 <= cost <= model.objective_value(plain.x) + 1e-6
+        improved += cost < model.objective_value(plain.x) - 1e-6
+        checked += 1
+    assert checked >= 6 and improved >= 1, (checked, improved)  # 3 of 13 when written
+
+
+def test_auto_lns_with_the_scip_final_phase_reaches_the_brute_force_optimum(monkeypatch) -> None:
+    """Method "auto" on a large model: lns with SCIP branch-and-cut (and the restriction as its
+    heuristic) as the final phase; the explicit lns keeps the back-end's own final phase."""
+    import optimizer.plan.solve as solve
+
+    assert decompose.scip_final("highs", "auto") and decompose.scip_final("scip", "lns")
+    assert not decompose.scip_final("highs", "lns")
+    monkeypatch.setattr(solve, "AUTO_LNS_CANDIDATES", 1)
+    _reset()
+    whole.test_contiguous_optimum_matches_brute_force("highs", "auto")
+    _reset()
+    whole.test_rule_with_isolation_penalty_matches_brute_force("highs", "auto")
+    _reset()
+    whole.test_forest_connectivity_matches_brute_force("highs", "auto")
+    _reset()

@@ -55,6 +55,7 @@ class Construction:
     message: str
     seconds: float = 0.0
     termination: Termination | None = None
+    first_s: float | None = None  # seconds from the start of `construct` to its first plan
 
 
 def seed_blocks(graph: FarmlandGraph, live: np.ndarray, cost: np.ndarray,
@@ -193,18 +194,20 @@ def hint_blocks(graph: FarmlandGraph, live: np.ndarray, cost: np.ndarray,
     return out
 
 
-def restricted_model(model: ArrayModel, rule: Rule, hint: np.ndarray | None = None
-                     ) -> ArrayModel:
+def restricted_model(model: ArrayModel, rule: Rule,
+                     hint: np.ndarray | list[np.ndarray] | None = None) -> ArrayModel:
     """`model` plus the inner approximation of every rule part: block columns appended after
-    the model's own columns (so ``x[:model.num_cols]`` is a plan of `model`). `hint`: a model
-    vector whose blocks, grown to min_size, join the seed blocks."""
+    the model's own columns (so ``x[:model.num_cols]`` is a plan of `model`). `hint`: model
+    vectors (one or a list) whose blocks, grown to min_size, join the seed blocks; a
+    rule-abiding hint is then a plan of the restriction (its blocks are seed blocks)."""
     col_upper = model.col_upper.copy()
+    hints = [] if hint is None else [hint] if isinstance(hint, np.ndarray) else list(hint)
     parts = []
     for p in rule.parts:
         live = col_upper[p.cols] > 0
         blocks = seed_blocks(p.graph, live, model.c[p.cols])
-        if hint is not None:
-            blocks += hint_blocks(p.graph, live, model.c[p.cols], hint[p.cols] > 0.5)
+        for h in hints:
+            blocks += hint_blocks(p.graph, live, model.c[p.cols], h[p.cols] > 0.5)
         parts.append((p, live, blocks))
     nb_total = sum(len(b) for _, _, b in parts)
     num_cols = model.num_cols + nb_total
@@ -268,17 +271,37 @@ def tolerance(model: ArrayModel) -> float:
     return 1e-6 * max(1.0, float(b.max()) if len(b) else 1.0)
 
 
+def _inner_point(inner: ArrayModel, model: ArrayModel, rule: Rule,
+                 x: np.ndarray) -> np.ndarray | None:
+    """A plan of `model` as a point of its restriction: each block column 1 where its whole
+    block is chosen (None if that point breaks a row of the restriction)."""
+    pt = np.zeros(inner.num_cols)
+    pt[:model.num_cols] = x[:model.num_cols]
+    extra = inner.A[model.num_rows:, model.num_cols:]  # layer rows x block columns
+    if extra.shape[1]:
+        # a block column b appears with +1 in the rows y_b <= x_i of its plots: chosen iff all
+        # of those plots are chosen
+        rows_x = inner.A[model.num_rows:, :model.num_cols] @ pt[:model.num_cols]
+        pos = (extra > 0).astype(float).tocsc()
+        need = np.asarray(pos.sum(axis=0)).ravel()
+        met = pos.T @ (rows_x <= -0.5).astype(float)
+        pt[model.num_cols:] = (need > 0) & (met >= need)
+    return pt if inner.max_violation(pt) <= tolerance(inner) else None
+
+
 def _solve_inner(inner: ArrayModel, opts: SolveOptions, report: bool,
-                 warm: np.ndarray | None = None) -> tuple[Any, float | None]:
-    """HiGHS on the restriction: (result, seconds to its first incumbent or None)."""
+                 warm: np.ndarray | None = None, enough: float | None = None
+                 ) -> tuple[Any, float | None]:
+    """HiGHS on the restriction: (result, seconds to its first incumbent or None), stopped at
+    an incumbent with objective <= `enough`."""
     t0 = time.perf_counter()
     first: list[float] = []
 
-    def on_incumbent(x: np.ndarray, _obj: float) -> bool:
+    def on_incumbent(x: np.ndarray, obj: float) -> bool:
         if not first:
             first.append(time.perf_counter() - t0)
         emit((x, first[0]))
-        return False
+        return enough is not None and obj <= enough
 
     res = get_backend("highs").solve(inner, opts, warm_start=warm,
                                      on_incumbent=on_incumbent if report else None)
@@ -321,19 +344,39 @@ def minimal_start(inner: ArrayModel, model: ArrayModel, opts: SolveOptions) -> n
 def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
               say: Callable[[str], None] = lambda _m: None,
               family_rows: dict[str, slice] | None = None,
-              hint: np.ndarray | None = None) -> Construction:
+              hint: np.ndarray | list[np.ndarray] | None = None,
+              start: np.ndarray | None = None, enough: float | None = None) -> Construction:
     """Solve the restriction with HiGHS within ``opts.time_limit``: a plan of `model` that
     abides by the rule and meets every row of `model`, or None with the reason (with
-    `family_rows`, the target rows by key, the reason names the targets that block it)."""
+    `family_rows`, the target rows by key, the reason names the targets that block it).
+    `start`: a rule-abiding plan of `model`, made a hint and the warm start (so the plan found
+    is no worse than it); then the step improves a plan, and the gap asked is `opts.mip_gap`
+    (CONSTRUCT_GAP would stop it at once when the start is within 1% of the restriction).
+    `enough`: stop at the first plan with an objective this low (a known bound proves it)."""
     t0 = time.perf_counter()
+    if start is not None:
+        hint = [start] + ([] if hint is None else [hint] if isinstance(hint, np.ndarray)
+                          else list(hint))
     inner = restricted_model(model, rule, hint)
     left = None if opts.time_limit is None else max(0.0, opts.time_limit - (time.perf_counter()
                                                                           - t0))
-    warm = minimal_start(inner, model, replace(opts, time_limit=left))
+    warm = None if start is None else _inner_point(inner, model, rule, start)
+    if warm is None:
+        warm = minimal_start(inner, model, replace(opts, time_limit=left))
+    # when each plan was found, on this process's clock (the MIP may run in a child process)
+    seen: list[float] = [] if warm is None else [time.perf_counter() - t0]
+
+    def on_emit(_value: Any) -> None:
+        if len(seen) < 2:
+            seen.append(time.perf_counter() - t0)
+
     done, out, last = run_with_deadline(
-        _solve_inner, (inner, replace(opts, mip_gap=max(opts.mip_gap, CONSTRUCT_GAP),
-                                      time_limit=left), True, warm), left, inner.num_cols)
+        _solve_inner, (inner, replace(opts, mip_gap=opts.mip_gap if start is not None
+                                      else max(opts.mip_gap, CONSTRUCT_GAP),
+                                      time_limit=left), True, warm, enough), left, inner.num_cols,
+        on_emit)
     secs = time.perf_counter() - t0
+    first_s = min(seen) if seen else None
     if not done:  # stopped: its last incumbent, else the minimal start, else nothing
         x = last[0] if last is not None else warm
         if x is None:
@@ -343,10 +386,9 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
         out = (res, None if last is None else last[1])
     elif warm is not None and not out[0].has_solution:
         out = (Result("highs", Termination.TIME_LIMIT, True, x=warm), None)
-    res, first = out
-    if first is not None:  # every incumbent of the restriction is a rule-abiding plan
-        at = first + (secs - res.solve_time - res.build_time)  # from the start of construct
-        say(f"first constructed plan found {secs - at:.1f} s ago")
+    res, _first = out
+    if first_s is not None:  # every incumbent of the restriction is a rule-abiding plan
+        say(f"first constructed plan found {secs - first_s:.1f} s ago")
     if not res.has_solution or res.x is None:
         if res.termination is not Termination.INFEASIBLE:
             return Construction(None, None, f"no constructed plan within the time given "
@@ -365,4 +407,5 @@ def construct(model: ArrayModel, rule: Rule, opts: SolveOptions,
                             res.termination)
     obj = model.objective_value(x)
     say(f"constructed a rule-abiding plan meeting every row of the model: objective {obj:,.1f}")
-    return Construction(x, obj, "constructed", secs, res.termination)
+    return Construction(x, obj, "constructed", secs, res.termination,
+                        secs if first_s is None else first_s)

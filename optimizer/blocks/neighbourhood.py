@@ -9,6 +9,10 @@ neighbourhood's own sub-graph is the rule. Rows are linear: the fixed columns' s
 the row bounds. Several neighbourhoods solved at once share each row's slack: a row that K of
 them touch lets each use 1/K of it, so all their solutions together keep every row (and each
 extra column — compactness, shortfall — is free in at most one of them).
+
+The last phase of `lns` searches a larger neighbourhood of the best plan: the restriction
+(`construct`) seeded with the blocks of a relaxation's rule-breaking optimum and of the plan
+(`restrict_into`), inside HiGHS row generation or SCIP branch-and-cut (`branch_and_cut_from`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -26,11 +31,20 @@ import scipy.sparse as sp
 from optimizer.blocks.construct import construct, tolerance
 from optimizer.blocks.cuts import FarmlandGraph
 from optimizer.blocks.deadline import pool_context
-from optimizer.blocks.rule import Rule, RulePart
-from optimizer.blocks.search import _row_generation
+from optimizer.blocks.rule import CombinedSeparator, Rule, RulePart
+from optimizer.blocks.search import (
+    ContiguousSolve,
+    _left,
+    _repair_rejected,
+    _row_generation,
+    repair_into,
+)
+from optimizer.model.build import PlanModel
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
+
+RESTRICT_SHARE = 0.5  # last phase: each repair (restriction around a relaxation) of the time left
 
 
 @dataclass
@@ -113,13 +127,14 @@ def solve_sub(sub: SubProblem) -> tuple[np.ndarray | None, float]:
     t0 = time.perf_counter()
     opts = SolveOptions(time_limit=sub.time_limit, mip_gap=sub.mip_gap, threads=1)
 
-    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-        """The restriction seeded with the blocks of the rule-breaking plan x."""
+    def repaired(x: np.ndarray, current: ArrayModel, best: np.ndarray | None) -> np.ndarray | None:
+        """The restriction seeded with the blocks of the rule-breaking plan x and of the best
+        plan (its warm start)."""
         left = sub.time_limit - (time.perf_counter() - t0)
         if left < 0.2:
             return None
         built = construct(current, sub.rule, SolveOptions(time_limit=left, mip_gap=sub.mip_gap),
-                          hint=x)
+                          hint=x, start=best)
         return built.x
 
     out = _row_generation(sub.model, sub.rule, get_backend("highs"), opts, t0, sub.warm,
@@ -178,6 +193,71 @@ class Runner:
 
 def _pool_context() -> multiprocessing.context.BaseContext:
     return pool_context("optimizer.blocks.search")
+
+
+def scip_final(backend_name: str, method: str) -> bool:
+    """Whether the final phase, given a plan, is SCIP branch-and-cut (the block rule as lazy
+    rows, warm-started from the plan, with the LP cuts): with the back-end scip, and with method
+    "auto" wherever SCIP is installed (measured: a better bound than HiGHS row generation in the
+    same time, benchmarks/README.md). Else, and always without a plan (row generation's greedy
+    repair finds a first one sooner: Chaoyang 50k at 60 s), row generation."""
+    return backend_name == "scip" or (method == "auto" and find_spec("pyscipopt") is not None)
+
+
+def branch_and_cut_from(pm: PlanModel, num_plots: int, model: ArrayModel, rule: Rule,
+                        warm: np.ndarray | None, opts: SolveOptions, t0: float,
+                        enough: float | None, say: Callable[[str], None], first: list[float]
+                        ) -> ContiguousSolve:
+    """SCIP branch-and-cut from the best plan; its primal heuristic is `restrict_into` around
+    the latest candidate the block rule rejected (within RESTRICT_SHARE of the time). `first`
+    gets the time of its first plan if none is known."""
+    sep = CombinedSeparator(rule, fractional=True)
+    best = [warm]
+    end = None if opts.time_limit is None else t0 + opts.time_limit
+
+    def restrict(y: np.ndarray) -> np.ndarray | None:
+        out = restrict_into(pm, rule, num_plots, end, opts.mip_gap, enough, y, model, best[0])
+        if out is not None and (best[0] is None or model.objective_value(out)
+                                < model.objective_value(best[0])):
+            best[0] = out
+        return out
+
+    def on_incumbent(x: np.ndarray, _obj: float) -> bool:
+        if not first:
+            first.append(time.perf_counter() - t0)
+        if best[0] is None or model.objective_value(x) < model.objective_value(best[0]):
+            best[0] = x.copy()
+        return False
+
+    say("final phase: SCIP branch-and-cut from the best plan")
+    res = get_backend("scip").solve(model, replace(opts, time_limit=_left(opts, t0)),
+                                    warm_start=warm, separator=sep,
+                                    heuristic=_repair_rejected(sep, restrict, RESTRICT_SHARE),
+                                    on_incumbent=on_incumbent)
+    if res.has_solution and (res.x is None or not rule.admissible(res.x)):
+        res = replace(res, has_solution=False, x=None, objective=None)  # never a broken plan
+    res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
+    return ContiguousSolve(res, model, "branch_and_cut")
+
+
+def restrict_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
+                  mip_gap: float, enough: float | None, y: np.ndarray, current: ArrayModel,
+                  best: np.ndarray | None) -> np.ndarray | None:
+    """The final phase's repair of a rule-breaking plan y (a relaxation's optimum, a candidate):
+    the restriction seeded with y's blocks and the best plan's, warm-started from the best plan
+    (`construct`), so the plan found keeps y's structure where the rule allows and is no worse
+    than the best; stopped at a plan as low as `enough` (the bound proves it) and after
+    RESTRICT_SHARE of the time left (the next round's relaxation gives a new hint and a better
+    bound). Without a best plan, the greedy repair first (fast: a first plan matters most). A
+    module function: it must pickle for a child process."""
+    if best is None and (fixed := repair_into(pm, rule, num_plots, end, y, current)) is not None:
+        return fixed
+    left = None if end is None else end - time.perf_counter()
+    if left is not None and left < 1.0:
+        return None
+    limit = None if left is None else max(1.0, RESTRICT_SHARE * left)
+    return construct(current, rule, SolveOptions(time_limit=limit, mip_gap=mip_gap),
+                     hint=y, start=best, enough=enough).x
 
 
 SubSolver = Callable[[list[SubProblem]], list[tuple[np.ndarray | None, float]]]

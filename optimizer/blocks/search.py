@@ -17,11 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from instances.instance import Instance
 from optimizer.blocks.construct import construct
+from optimizer.blocks.deadline import emit, forks, quiet, run_with_deadline
 from optimizer.blocks.flow import add_flow_formulation
 from optimizer.blocks.rule import CombinedSeparator, Rule, farmland_rule, repair, with_presolve
 from optimizer.model.build import PlanModel
@@ -36,6 +38,9 @@ LP_ROUNDS = 8  # fractional cut rounds on the LP relaxation before the first MIP
 HEURISTIC_SHARE = 0.2  # branch-and-cut: at most this share of the time in the repair heuristic
 CONSTRUCT_SHARE = 0.3  # the constructed warm start: at most this share of the time left
 MIN_STEP = 0.5  # seconds: the least time a solver step is given
+
+
+Repair = Callable[[np.ndarray, ArrayModel, np.ndarray | None], np.ndarray | None]
 
 
 @dataclass
@@ -111,12 +116,12 @@ def solve_contiguous(
                                        "is infeasible: no plan meets every target"),
                                model, method)
     warm = start if start is not None else _given_start(pm, rule, model, start_actions)
+    first = [time.perf_counter() - t0] if warm is not None else []  # the first plan's time
     if warm is None and s.contiguity.greedy_start:
-        warm = _greedy_start(inst, pm, rule, model, opts, t0, say)
-    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
-        """A rule-abiding plan near a rule-breaking one, as a vector of `current`."""
-        fixed = repair(pm, rule, pm.actions(x, inst.num_plots))
-        return None if fixed is None else _full_x(current, pm, fixed, _left(opts, t0))
+        warm, at = _greedy_start(inst, pm, rule, model, opts, t0, say)
+        first += [] if at is None else [at]
+    end = None if opts.time_limit is None else t0 + opts.time_limit
+    repaired = partial(repair_into, pm, rule, inst.num_plots, end)
 
     if method == "branch_and_cut":
         sep = CombinedSeparator(rule, fractional=True)
@@ -129,22 +134,67 @@ def solve_contiguous(
         res.stats.update({"separator_calls": sep.calls, "separator_rows": sep.rows})
         out = ContiguousSolve(res, model, method)
     else:
-        out = _row_generation(model, rule, backend, opts, t0, warm, say,
-                              repaired if s.contiguity.greedy_start else None)
+        out = _bounded_row_generation(model, rule, backend, opts, t0, warm, say,
+                                      repaired if s.contiguity.greedy_start else None, first,
+                                      first_lp.objective if first_lp.termination
+                                      is Termination.OPTIMAL else None)
+    if first:
+        out.result.stats["first_plan_s"] = min(first)
     return _fallback(out, rule, warm)
 
 
-def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np.ndarray | None]
-                     ) -> Callable[[np.ndarray], np.ndarray | None]:
+def _bounded_row_generation(model: ArrayModel, rule: Rule, backend: Backend, opts: SolveOptions,
+                            t0: float, warm: np.ndarray | None, say: Callable[[str], None],
+                            repaired: Repair | None, first: list[float], lp_bound: float | None
+                            ) -> ContiguousSolve:
+    """Row generation that ends within the time limit: a large model runs in a child process
+    (`run_with_deadline`), stopped past the limit with its best rule-abiding plan (or none:
+    the caller's fallback). `first` gets the time of its first plan if none is known yet."""
+    left = _left(opts, t0) if opts.time_limit is not None else None
+    child = forks(left, model.num_cols)
+
+    def on_emit(_x: np.ndarray) -> None:
+        if not first:
+            first.append(time.perf_counter() - t0)
+
+    done, out, last = run_with_deadline(
+        _row_generation, (model, rule, backend, opts, t0, warm, quiet if child else say,
+                          repaired), left, model.num_cols, on_emit)
+    if done:
+        return out
+    say("row generation stopped at the time limit")
+    if last is None:
+        return ContiguousSolve(Result(backend.name, Termination.TIME_LIMIT, False, bound=lp_bound,
+                                      message="row generation stopped at the time limit"),
+                               model, "rowgen")
+    obj = model.objective_value(last)
+    return ContiguousSolve(Result(backend.name, Termination.TIME_LIMIT, True, objective=obj,
+                                  bound=lp_bound, gap=relative_gap(obj, lp_bound), x=last,
+                                  message="row generation stopped at the time limit"),
+                           model, "rowgen")
+
+
+def repair_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
+                y: np.ndarray, current: ArrayModel, _best: np.ndarray | None = None
+                ) -> np.ndarray | None:
+    """Row generation's greedy repair of a rule-breaking plan y into a rule-abiding one, a
+    vector of `current` (a module function: it must pickle for a child process)."""
+    fixed = repair(pm, rule, pm.actions(y, num_plots))
+    left = None if end is None else max(MIN_STEP, end - time.perf_counter())
+    return None if fixed is None else _full_x(current, pm, fixed, left)
+
+
+def _repair_rejected(sep: CombinedSeparator, repaired: Callable[[np.ndarray], np.ndarray | None],
+                     share: float = HEURISTIC_SHARE) -> Callable[[np.ndarray], np.ndarray | None]:
     """SCIP heuristic: repair the latest candidate the separator rejected (once each), within
-    HEURISTIC_SHARE of the time so far; the LP point SCIP passes is not needed."""
+    `share` of the time so far; the LP point SCIP passes is not needed."""
     done: list[np.ndarray | None] = [None]
     start, spent = time.perf_counter(), [0.0]
 
     def heuristic(_point: np.ndarray) -> np.ndarray | None:
         x = sep.last_rejected
         now = time.perf_counter()
-        if x is None or x is done[0] or spent[0] > HEURISTIC_SHARE * (now - start):
+        if x is None or x is done[0] or spent[0] > share * (now - start):
             return None
         done[0] = x
         try:
@@ -172,25 +222,29 @@ def _given_start(pm: PlanModel, rule: Rule, model: ArrayModel,
 
 
 def _greedy_start(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
-                  opts: SolveOptions, t0: float, say: Callable[[str], None]) -> np.ndarray | None:
+                  opts: SolveOptions, t0: float, say: Callable[[str], None]
+                  ) -> tuple[np.ndarray | None, float | None]:
     """The warm start: the constructed plan (every target, blocks admissible by construction,
-    `construct`); failing that, a first plan without the rule repaired into a rule-abiding one."""
+    `construct`); failing that, a first plan without the rule repaired into a rule-abiding one.
+    With the seconds from t0 to that plan."""
+    at = time.perf_counter() - t0
     built = construct(model, rule, replace(opts, time_limit=_left(opts, t0, CONSTRUCT_SHARE)), say)
     if built.x is not None:
-        return built.x
+        return built.x, at + (built.first_s or built.seconds)
     say(built.message)
     if _expired(opts, t0):
-        return None
+        return None, None
     first = get_backend("highs").solve(model, replace(opts, mip_gap=max(opts.mip_gap, LOOSE_GAP),
                                                       time_limit=_left(opts, t0, 0.25)))
     if not first.has_solution or first.x is None or _expired(opts, t0):
-        return None
+        return None, None
     fixed = repair(pm, rule, pm.actions(first.x, inst.num_plots))
     warm = None if fixed is None else _full_x(model, pm, fixed, _left(opts, t0))
-    if warm is not None:
-        say(f"greedy repair of the plan without the rule: objective "
-            f"{model.objective_value(warm):,.1f}")
-    return warm
+    if warm is None:
+        return None, None
+    say(f"greedy repair of the plan without the rule: objective "
+        f"{model.objective_value(warm):,.1f}")
+    return warm, time.perf_counter() - t0
 
 
 def _left(opts: SolveOptions, t0: float, share: float = 1.0) -> float | None:
@@ -213,10 +267,11 @@ def _row_generation(
     t0: float,
     warm: np.ndarray | None,
     say: Callable[[str], None],
-    repaired: Callable[[np.ndarray, ArrayModel], np.ndarray | None] | None = None,
+    repaired: Repair | None = None,
 ) -> ContiguousSolve:
-    """`repaired(x, model)`: a rule-abiding plan near a plan that breaks the rule (or None);
-    each round's plan is repaired so the best known plan improves while rows are added."""
+    """`repaired(x, model, best)`: a rule-abiding plan near a plan x that breaks the rule (or
+    None), `best` the best rule-abiding plan known (or None); each round's plan is repaired so
+    the best known plan improves while rows are added."""
     sep = CombinedSeparator(rule, fractional=True)
     rounds: list[dict] = []
     highs = get_backend("highs")
@@ -253,6 +308,7 @@ def _row_generation(
                 found.append(cuts)
             elif obj < best_obj:
                 best_x, best_obj = x.copy(), obj
+                emit(best_x)
             return False
 
         cb = on_incumbent if "incumbents" in backend.capabilities else None
@@ -262,12 +318,14 @@ def _row_generation(
         final = sep(result.x, True) if result.has_solution and result.x is not None else None
         if final is not None:
             found.append(final)
-            near = repaired(result.x, model) if repaired is not None else None
+            near = repaired(result.x, model, best_x) if repaired is not None else None
             if near is not None and model.objective_value(near) < best_obj:
                 best_x, best_obj = near, model.objective_value(near)
+                emit(best_x)
         elif (result.has_solution and result.objective is not None
               and result.objective <= best_obj + 1e-9 * max(1.0, abs(best_obj))):
             best_x, best_obj = result.x.copy(), result.objective
+            emit(best_x)
         if result.bound is not None:
             best_bound = max(best_bound, result.bound)
         rows = sum(len(c) for c in found)

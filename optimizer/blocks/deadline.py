@@ -122,14 +122,14 @@ def _solve_emitting(backend: str, model: ArrayModel, opts: SolveOptions,
 def forks(seconds: float | None, size: int) -> bool:
     """Whether `run_with_deadline` runs in a child (then its arguments must pickle)."""
     return (seconds is not None and size >= CHILD_MIN_COLS
-            and not multiprocessing.current_process().daemon and _main_guarded())
+            and not multiprocessing.current_process().daemon and main_guarded())
 
 
 def quiet(_message: str) -> None:
     """A progress callback that pickles (for a child process)."""
 
 
-def _main_guarded() -> bool:
+def main_guarded() -> bool:
     """A child process re-imports the main script: only safe when it guards its work with
     ``if __name__ == "__main__"`` (or there is no script: python -m, an interactive session)."""
     main = sys.modules.get("__main__")

@@ -43,6 +43,7 @@ from optimizer.blocks.master.bound import decomposition_bound
 from optimizer.blocks.master.restricted import first_plan, remaster
 from optimizer.blocks.neighbourhood import (
     Runner,
+    auto_workers,
     branch_and_cut_from,
     restrict_into,
     scip_final,
@@ -176,7 +177,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
         say(built.message)
         x = _repaired_lp(inst, pm, rule, model, x_lp, opts, t0)
         first += [] if x is None else [time.perf_counter() - t0]
-    with Runner(workers, scheduler) as runner:
+    with Runner(auto_workers(workers, nc), scheduler) as runner:
         bound, x = _lagrangian(cut_model, rule, nc, x, duals, opts, t0, bound, runner, rounds,
                                say)
         if x is not None:

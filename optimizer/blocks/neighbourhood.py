@@ -18,6 +18,7 @@ The last phase of `lns` searches a larger neighbourhood of the best plan: the re
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -30,7 +31,7 @@ import scipy.sparse as sp
 
 from optimizer.blocks.construct import construct, tolerance
 from optimizer.blocks.cuts import FarmlandGraph
-from optimizer.blocks.deadline import pool_context
+from optimizer.blocks.deadline import main_guarded, pool_context
 from optimizer.blocks.rule import CombinedSeparator, Rule, RulePart
 from optimizer.blocks.search import (
     ContiguousSolve,
@@ -150,6 +151,21 @@ def solve_sub(sub: SubProblem) -> tuple[np.ndarray | None, float]:
     return x, time.perf_counter() - t0
 
 
+AUTO_POOL_CANDIDATES = 5_000  # workers = 0 (auto): a pool from this many candidates (measured)
+AUTO_POOL_MAX = 4  # ... of at most this many processes
+
+
+def auto_workers(workers: int, candidates: int) -> int:
+    """`[contiguity] workers`, with 0 (auto) resolved: a pool of min(AUTO_POOL_MAX, CPUs) from
+    AUTO_POOL_CANDIDATES candidates, where a cluster problem takes seconds and the pool's start
+    (about a second) pays off; one process below."""
+    if workers:
+        return workers
+    if candidates < AUTO_POOL_CANDIDATES:
+        return 1
+    return max(1, min(AUTO_POOL_MAX, os.cpu_count() or 1))
+
+
 class Runner:
     """Solves SubProblems: in this process (workers <= 1), on a local process pool, or on the
     Dask cluster at `scheduler` (its workers must import this package)."""
@@ -163,8 +179,9 @@ class Runner:
 
             self._client = Client(scheduler, set_as_default=False)
             self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
-        elif workers > 1 and not multiprocessing.current_process().daemon:
-            # (a daemon process — a sweep's pool or Dask worker — cannot start a pool: here)
+        elif workers > 1 and not multiprocessing.current_process().daemon and main_guarded():
+            # (a daemon process — a sweep's pool or Dask worker — cannot start a pool, nor can
+            # a script without a __main__ guard, which each worker would re-run: here)
             self._pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
         else:
             self.workers = 1

@@ -84,7 +84,7 @@ class Contiguity:
     method: str = "auto"  # auto | branch_and_cut | rowgen | flow | lns
     greedy_start: bool = True  # warm start from a greedy repair of the plan without the rule
     forest_connected: bool = False  # new forest must extend existing forest or a green wedge
-    workers: int = 1  # lns: neighbourhoods solved at once on a local process pool
+    workers: int = 0  # lns: cluster problems solved at once on a local process pool; 0 = auto
     scheduler: str = ""  # lns: a Dask scheduler address (e.g. tcp://host:8786) instead
 
 
@@ -302,8 +302,8 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(f"[solver] mip_gap = {s.solver.mip_gap}: must lie in [0, 1)")
     if s.solver.threads < 1:
         raise ScenarioError("[solver] threads must be at least 1")
-    if s.contiguity.workers < 1:
-        raise ScenarioError("[contiguity] workers must be at least 1")
+    if s.contiguity.workers < 0:
+        raise ScenarioError("[contiguity] workers must be 0 (auto) or at least 1")
     pb = s.contiguity.priority_block_mu
     if pb is not None and pb < s.contiguity.min_block_mu:
         raise ScenarioError("[contiguity] priority_block_mu must be >= min_block_mu")

@@ -1,13 +1,14 @@
 """Speed-up of the neighbourhood solves: the same groups of clusters solved in this process,
 on a local process pool and on a local Dask cluster, wall-clock seconds for all of them.
 
-    PYTHONPATH=. python benchmarks/lns_speedup.py FILE.gpkg --groups 8 --workers 1 2
+    PYTHONPATH=. python benchmarks/lns_speedup.py FILE.gpkg --groups 8 --workers 1 2 4 --dask
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -44,14 +45,15 @@ def main() -> None:
                             np.random.default_rng(0))
     subs = sub_problems(model, rule, built.x, [np.concatenate([g, nc + g]) for g in groups],
                         2 * nc, a.sub_limit, 1e-3)
-    runs = [(f"pool {w}", {"workers": w}) for w in a.workers]
-    if a.dask:
-        from distributed import LocalCluster
+    runs: list[tuple[str, int, bool]] = [(f"pool {w}", w, False) for w in a.workers]
+    runs += [(f"dask {w}", w, True) for w in a.workers if a.dask and w > 1]
+    for name, w, dask in runs:
+        cluster = None
+        if dask:  # a local Dask cluster of w single-threaded worker processes
+            from distributed import LocalCluster
 
-        cluster = LocalCluster(n_workers=max(a.workers), threads_per_worker=1,
-                               dashboard_address=None)
-        runs.append((f"dask {max(a.workers)}", {"scheduler": cluster.scheduler_address}))
-    for name, kw in runs:
+            cluster = LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=None)
+        kw = {"scheduler": cluster.scheduler_address} if cluster else {"workers": w}
         with Runner(**kw) as runner:
             runner.map(subs[:1])  # start-up (imports in the workers) not timed
             t = time.perf_counter()
@@ -60,7 +62,11 @@ def main() -> None:
         print(json.dumps({"instance": inst.name, "runner": name, "groups": len(subs),
                           "plots": int(sum(len(g) for g in groups)), "wall_s": round(wall, 2),
                           "sum_sub_s": round(sum(sec for _, sec in out), 2),
-                          "improved": sum(x is not None for x, _ in out)}), flush=True)
+                          "improved": sum(x is not None for x, _ in out),
+                          "cpus": os.cpu_count(), "load": round(os.getloadavg()[0], 2)}),
+              flush=True)
+        if cluster is not None:
+            cluster.close()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -63,6 +65,11 @@ def run_one(inst, backend: str, method: str, time_limit: float, workers: int) ->
                                if r.get("phase") == "lns"), 2)}
 
 
+def _peak_mb(who: int) -> float:
+    """ru_maxrss in MB (Linux reports kilobytes)."""
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
+
+
 def table(path: Path) -> str:
     """The markdown table of a results file: one row per instance, tag and method."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
@@ -107,7 +114,12 @@ def main() -> None:
             row = run_one(inst, backend, method, a.time_limit, a.workers)
             row.update({"file": f, "load_s": round(load_s, 1), "tag": a.tag,
                         "candidates": candidates,
-                        "machine": platform.processor() or platform.machine()})
+                        "machine": platform.processor() or platform.machine(),
+                        # peak resident memory so far (MB): this process (the load and every
+                        # run of this file so far) and its largest finished child (deadlines)
+                        "peak_mb": _peak_mb(resource.RUSAGE_SELF),
+                        "child_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN),
+                        "load": round(os.getloadavg()[0], 2)})
             print(json.dumps(row), flush=True)
             with a.out.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")

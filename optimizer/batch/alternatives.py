@@ -111,6 +111,14 @@ def lp_bounds(model: ArrayModel, forced: list[np.ndarray]) -> tuple[float, np.nd
     (hence the MIP) with those columns fixed at 0: z - sum_j m_j * u_j over its columns, m_j the
     LP's marginal of column j's upper bound u_j (a subgradient of the convex value function).
     Returns (-inf, -inf...) if the LP is not solved to optimality."""
+    z, low, _ = lp_screen(model, forced)
+    return z, low
+
+
+def lp_screen(model: ArrayModel, forced: list[np.ndarray]
+              ) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """`lp_bounds` and the LP's reduced costs at the columns' lower bounds (None if the LP is
+    not solved): where fix-and-optimise looks for a replacement first."""
     A = model.A.tocsr()
     up, lo = np.isfinite(model.row_upper), np.isfinite(model.row_lower)
     A_ub = sp.vstack([A[up], -A[lo]], format="csr")
@@ -118,11 +126,12 @@ def lp_bounds(model: ArrayModel, forced: list[np.ndarray]) -> tuple[float, np.nd
     res = linprog(model.c, A_ub=A_ub, b_ub=b_ub,
                   bounds=np.c_[model.col_lower, model.col_upper], method="highs")
     if res.status != 0:
-        return -np.inf, np.full(len(forced), -np.inf)
+        return -np.inf, np.full(len(forced), -np.inf), None
     z = float(res.fun) + model.offset
     m = np.minimum(np.asarray(res.upper.marginals, float), 0.0)  # <= 0 for a minimisation
     u = np.where(np.isfinite(model.col_upper), model.col_upper, 0.0)
-    return z, np.array([z - float((m[cols] * u[cols]).sum()) for cols in forced])
+    return z, np.array([z - float((m[cols] * u[cols]).sum()) for cols in forced]), \
+        np.asarray(res.lower.marginals, float)
 
 
 # ---------------------------------------------------------------- worker-side cache

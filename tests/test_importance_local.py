@@ -78,3 +78,33 @@ def test_a_neighbourhood_is_whole_clusters_nearest_and_cheapest_first() -> None:
     assert list(free_plots(comp, xy, cheap, 3, 1)) == [3, 4, 5]
     # a cluster that does not fit is skipped, a smaller one after it still joins
     assert list(free_plots(comp, xy, np.full(8, 1.0), 2, 3)) == [0, 1, 2]
+
+
+def test_command_with_no_full_re_solves(tmp_path: Path) -> None:
+    """`greenbelt importance --full-budget 0`: neighbourhoods only; every answer states whether
+    it is exact, and an exact one's interval is within the gap."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    runner = CliRunner()
+    inst = tmp_path / "cy.gpkg"
+    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "600", "--seed", "3",
+                            "--out", str(inst)])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "imp"
+    r = runner.invoke(app, ["importance", str(inst), "--out", str(out), "--workers", "1",
+                            "--gap", "0.01", "--full-budget", "0"])
+    assert r.exit_code == 0, r.output
+    assert "still open" in r.output
+    summary = json.loads((out / "importance.json").read_text(encoding="utf-8"))
+    assert summary["re_solved"] == 0 and summary["failed"] == 0
+    t = pd.read_csv(out / "importance.csv", encoding="utf-8-sig", dtype={"plot_id": str})
+    exact = t["exact"].astype(bool)
+    assert (t.loc[exact & ~t["irreplaceable"], "gap"] <= 0.01 + 1e-9).all()
+    assert (t.loc[~exact, "gap"].fillna(1.0) > 0.01).all()
+    assert summary["open"] + summary["decided_by_screen"] + summary["by_neighbourhood"] + \
+        summary["irreplaceable"] >= summary["questions"]

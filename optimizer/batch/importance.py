@@ -11,9 +11,12 @@ Each question is answered by bounds, lower L_p <= z_p <= U_p, until U_p - L_p <=
 - U_p: any known plan that meets the restriction: the plan with p flipped and repaired (in the
   worker, before solving), and every plan a re-solve of another plot returns (all open questions
   are checked against it at once);
-- only a question these bounds cannot decide is re-solved, warm: the block-rule cuts of the plan
-  up front and the repaired flip as the start. Questions go cheapest lower bound first, since
-  a cheap alternative plan tends to answer other cheap questions.
+- a question these bounds cannot decide gets a neighbourhood re-solve first (`local.py`:
+  fix-and-optimise around p, the rest of the plan fixed): its plan lowers U_p, never more;
+- only a question still undecided is re-solved whole, warm (the block-rule cuts of the plan up
+  front, its best known plan as the start), while `full_budget` lasts; the others keep their
+  interval (`exact` False). Questions go cheapest lower bound first, since a cheap alternative
+  plan tends to answer other cheap questions.
 Re-solves run in this process, on a process pool or on a Dask cluster (`alternatives.run_tasks`).
 `naive=True` is the one-solve-per-plot loop (no screen, no warm start, no shared plans), for the
 benchmark.
@@ -121,8 +124,9 @@ def answer(q: Question) -> dict[str, Any]:
     open_pm = with_rows(base_pm, q.rows)
     pm = forbid(open_pm, np.array([q.plot]), farmland=True, forest=q.variant == "keep")
     start, years, obj = None, None, np.inf
-    if q.start is not None:
-        start, obj = q.start, pm.model.objective_value(plan_vector(pm.model, pm, q.start))
+    x_start = None if q.start is None else plan_vector(pm.model, pm, q.start)
+    if x_start is not None:  # the best plan known for the question (a phase-2 re-solve)
+        start, obj = q.start, pm.model.objective_value(x_start)
     elif q.warm and isinstance(pm, PhasedPlanModel):
         found = _flipped_schedule(inst, s, pm, q)
         if found is not None:

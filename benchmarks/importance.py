@@ -30,8 +30,8 @@ import highspy
 
 from benchmarks.run import instance_file
 from instances.loader import load_instance
-from optimizer.batch.alternatives import build, strict
-from optimizer.batch.importance import _solved, plot_importance
+from optimizer.batch.alternatives import build, solved_plan, strict
+from optimizer.batch.importance import plot_importance
 from optimizer.model.scenario import Scenario
 
 
@@ -66,7 +66,7 @@ def main() -> None:
         plan_s = copy.deepcopy(strict(scenario))
         if a.plan_time_limit is not None:
             plan_s.solver.time_limit = a.plan_time_limit
-        base = _solved(inst, plan_s, build(inst, plan_s))
+        base = solved_plan(inst, plan_s, build(inst, plan_s))
         if a.base is not None:
             a.base.write_bytes(pickle.dumps(base))
     runs = []

@@ -33,6 +33,7 @@ from optimizer.model.build import PlanModel, build_model
 from optimizer.model.phasing import PhasedPlanModel, build_phased
 from optimizer.model.scenario import Scenario, scenario_from_dict
 from optimizer.plan.phased import phased_rule, schedule_vector
+from optimizer.plan.solve import solve_built
 from solvers.base import Cuts
 from solvers.model import ArrayModel
 
@@ -101,6 +102,36 @@ def objective_cap(model: ArrayModel, cap: float) -> Cuts:
     """c @ x + offset <= cap."""
     return Cuts(sp.csr_matrix(model.c.reshape(1, -1)), np.array([-np.inf]),
                 np.array([cap - model.offset]))
+
+
+# ---------------------------------------------------------------- the plan examined
+
+
+def solved_plan(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
+        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
+    """The scenario's optimal plan: actions, years ([phasing]), objective, dual bound, status,
+    block-rule cuts."""
+    base = solve_built(inst, s, pm)
+    plan, r = base.plan, base.plan.result
+    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
+        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
+                                "`greenbelt solve` reports the shortfalls")
+    bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
+    return plan.actions, plan.years, float(r.objective), bound, plan.status, base.rule_rows
+
+
+def given_plan(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray,
+           years: np.ndarray | None) -> tuple[
+        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
+    """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
+    if isinstance(pm, PhasedPlanModel) and years is None:
+        raise AlternativesError("the scenario has [phasing]: the plan needs a `year` column")
+    value = plan_value(inst, s, pm, actions, years)
+    if value is None:
+        raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
+                                "`greenbelt check` names which")
+    z_lp, _ = lp_bounds(pm.model, [])
+    return actions, years, value, z_lp, "given plan", None
 
 
 # ---------------------------------------------------------------- LP bound screen

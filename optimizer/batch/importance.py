@@ -39,28 +39,34 @@ import pandas as pd
 
 from instances.instance import Instance
 from optimizer.batch.alternatives import (
-    AlternativesError,
     build,
     built,
     forbid,
-    lp_bounds,
+    given_plan,
     lp_screen,
     plan_value,
     prime,
     run_tasks,
+    solved_plan,
     strict,
     with_rows,
 )
-from optimizer.batch.local import LocalHint, cheapness, local_plan, lp_infeasible, zeroed
+from optimizer.batch.local import (
+    LocalHint,
+    cheapness,
+    flipped,
+    flipped_schedule,
+    local_plan,
+    lp_infeasible,
+    zeroed,
+)
 from optimizer.batch.specs import instance_fingerprint
-from optimizer.blocks.rule import farmland_rule, repair
 from optimizer.blocks.search import plan_vector
 from optimizer.model.build import PlanModel
-from optimizer.model.kpi import FARMLAND, FOREST, KEEP
+from optimizer.model.kpi import FARMLAND, KEEP
 from optimizer.model.phasing import PhasedPlanModel
 from optimizer.model.scenario import Scenario
-from optimizer.plan.phased import phased_rule, schedule_set
-from optimizer.plan.solve import options_for, solve_built
+from optimizer.plan.solve import solve_built
 from solvers.base import Cuts
 from solvers.result import Termination
 
@@ -87,36 +93,6 @@ class Question:
     start: np.ndarray | None = None  # a known plan meeting the restriction (the warm start)
 
 
-def _flipped(inst: Instance, s: Scenario, pm: PlanModel, q: Question) -> np.ndarray | None:
-    """The plan with the plot kept (or turned to forest), repaired; None if no repair works."""
-    act = q.base.copy()
-    p = pm.candidates[q.plot]
-    forest = pm.rules.forest_ok[p] and q.variant == "no_farmland"
-    act[p] = FOREST if forest else KEEP
-    fixed = repair(pm, farmland_rule(inst, pm, s), act) if s.contiguity.enabled else act
-    if fixed is None or isinstance(pm, PhasedPlanModel):  # a schedule is checked once scheduled
-        return fixed
-    return None if plan_vector(pm.model, pm, fixed) is None else fixed
-
-
-def _flipped_schedule(inst: Instance, s: Scenario, pm: PhasedPlanModel, q: Question
-                      ) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """[phasing]: the flipped, repaired end state scheduled anew (`schedule_set` on the edited
-    model): (actions, years, objective), or None if it cannot be scheduled."""
-    act = _flipped(inst, s, pm, q)
-    if act is None:
-        return None
-    res = schedule_set(inst, pm, s, act, options_for(s))
-    if not res.has_solution or res.x is None:
-        return None
-    x = pm.model.round_integers(res.x)
-    if pm.model.max_violation(x) > 1e-6 or (
-            s.contiguity.enabled and not phased_rule(inst, pm, s).admissible(x)):
-        return None
-    return pm.actions(x, inst.num_plots), pm.schedule(x, inst.num_plots), \
-        pm.model.objective_value(x)
-
-
 def answer(q: Question) -> dict[str, Any]:
     """Worker: screen with the repaired flip, else re-solve warm (or cold, naive)."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -128,11 +104,11 @@ def answer(q: Question) -> dict[str, Any]:
     if x_start is not None:  # the best plan known for the question (a phase-2 re-solve)
         start, obj = q.start, pm.model.objective_value(x_start)
     elif q.warm and isinstance(pm, PhasedPlanModel):
-        found = _flipped_schedule(inst, s, pm, q)
+        found = flipped_schedule(inst, s, pm, q.base, q.plot, q.variant)
         if found is not None:
             start, years, obj = found
     elif q.warm:
-        start = _flipped(inst, s, pm, q)
+        start = flipped(inst, s, pm, q.base, q.plot, q.variant)
         if start is not None:
             obj = pm.model.objective_value(plan_vector(pm.model, pm, start))
     how = "screen"
@@ -216,9 +192,9 @@ def plot_importance(
     if base is not None:
         actions, years, z, bound, status, rule_rows = base
     elif plan is None:
-        actions, years, z, bound, status, rule_rows = _solved(inst, s, pm)
+        actions, years, z, bound, status, rule_rows = solved_plan(inst, s, pm)
     else:
-        actions, years, z, bound, status, rule_rows = _given(inst, s, pm, plan, plan_years)
+        actions, years, z, bound, status, rule_rows = given_plan(inst, s, pm, plan, plan_years)
     gap_ = s.solver.mip_gap
     base_s = time.perf_counter() - t0
     act = actions[pm.candidates]
@@ -355,33 +331,6 @@ def plot_importance(
                     "questions": time.perf_counter() - t1, "total": time.perf_counter() - t0},
     }
     return ImportanceReport(actions, table, summary, frame)
-
-
-def _solved(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
-        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
-    """The scenario's optimal plan: actions, years ([phasing]), objective, dual bound, status,
-    block-rule cuts."""
-    base = solve_built(inst, s, pm)
-    plan, r = base.plan, base.plan.result
-    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
-        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
-                                "`greenbelt solve` reports the shortfalls")
-    bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
-    return plan.actions, plan.years, float(r.objective), bound, plan.status, base.rule_rows
-
-
-def _given(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray,
-           years: np.ndarray | None) -> tuple[
-        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
-    """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
-    if isinstance(pm, PhasedPlanModel) and years is None:
-        raise AlternativesError("the scenario has [phasing]: the plan needs a `year` column")
-    value = plan_value(inst, s, pm, actions, years)
-    if value is None:
-        raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
-                                "`greenbelt check` names which")
-    z_lp, _ = lp_bounds(pm.model, [])
-    return actions, years, value, z_lp, "given plan", None
 
 
 def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.DataFrame,

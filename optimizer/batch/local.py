@@ -1,5 +1,6 @@
-"""Importance at 10k candidates: a plan under a question's restriction found by fix-and-optimise
-around the plot, and a proof of infeasibility from the restricted LP.
+"""Plans near the examined one that meet an importance question's restriction: the plan with the
+plot flipped and repaired (the screen), one found by fix-and-optimise around the plot (for 10k
+candidates), and a proof of infeasibility from the restricted LP.
 
 A question ("plot p kept", "p not farmland") changes one plot, so its answer differs from the
 plan locally plus in the aggregate target rows. The neighbourhood re-solve frees the clusters
@@ -25,10 +26,14 @@ import numpy as np
 from instances.instance import Instance
 from optimizer.blocks.construct import tolerance
 from optimizer.blocks.neighbourhood import SubProblem, solve_sub, sub_problems
-from optimizer.blocks.rule import Rule, farmland_rule
-from optimizer.blocks.search import _lp
+from optimizer.blocks.rule import Rule, farmland_rule, repair
+from optimizer.blocks.search import _lp, plan_vector
 from optimizer.model.build import PlanModel
+from optimizer.model.kpi import FOREST, KEEP
+from optimizer.model.phasing import PhasedPlanModel
 from optimizer.model.scenario import Scenario
+from optimizer.plan.phased import phased_rule, schedule_set
+from optimizer.plan.solve import options_for
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
@@ -148,6 +153,37 @@ def local_plan(inst: Instance, s: Scenario, base_pm: PlanModel, pm: PlanModel, x
             s.contiguity.enabled and not rule.admissible(y)):
         return None
     return y
+
+
+def flipped(inst: Instance, s: Scenario, pm: PlanModel, base: np.ndarray, plot: int,
+            variant: str) -> np.ndarray | None:
+    """The plan with the plot kept (or turned to forest), repaired; None if no repair works."""
+    act = base.copy()
+    p = pm.candidates[plot]
+    forest = pm.rules.forest_ok[p] and variant == "no_farmland"
+    act[p] = FOREST if forest else KEEP
+    fixed = repair(pm, farmland_rule(inst, pm, s), act) if s.contiguity.enabled else act
+    if fixed is None or isinstance(pm, PhasedPlanModel):  # a schedule is checked once scheduled
+        return fixed
+    return None if plan_vector(pm.model, pm, fixed) is None else fixed
+
+
+def flipped_schedule(inst: Instance, s: Scenario, pm: PhasedPlanModel, base: np.ndarray,
+                     plot: int, variant: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """[phasing]: the flipped, repaired end state scheduled anew (`schedule_set` on the edited
+    model): (actions, years, objective), or None if it cannot be scheduled."""
+    act = flipped(inst, s, pm, base, plot, variant)
+    if act is None:
+        return None
+    res = schedule_set(inst, pm, s, act, options_for(s))
+    if not res.has_solution or res.x is None:
+        return None
+    x = pm.model.round_integers(res.x)
+    if pm.model.max_violation(x) > 1e-6 or (
+            s.contiguity.enabled and not phased_rule(inst, pm, s).admissible(x)):
+        return None
+    return pm.actions(x, inst.num_plots), pm.schedule(x, inst.num_plots), \
+        pm.model.objective_value(x)
 
 
 def lp_infeasible(model: ArrayModel, time_limit: float | None) -> bool:

@@ -108,3 +108,42 @@ def test_command_with_no_full_re_solves(tmp_path: Path) -> None:
     assert (t.loc[~exact, "gap"].fillna(1.0) > 0.01).all()
     assert summary["open"] + summary["decided_by_screen"] + summary["by_neighbourhood"] + \
         summary["irreplaceable"] >= summary["questions"]
+
+
+def test_a_neighbourhood_repairs_a_start_that_breaks_its_rows(tmp_path: Path) -> None:
+    """The plan with a vacated plot kept misses a target: `solve_sub` must not hand that start
+    back as its answer (it did: row generation kept it as the incumbent), but return a plan
+    meeting every row, whose objective is the brute-force optimum with the plot kept."""
+    from optimizer.batch.alternatives import build, forbid, strict
+    from optimizer.batch.local import fixed_elsewhere, zeroed
+    from optimizer.blocks.construct import tolerance
+    from optimizer.blocks.neighbourhood import solve_sub
+    from optimizer.blocks.rule import Rule
+    from optimizer.blocks.search import plan_vector
+
+    checked = 0
+    for seed in range(2, 8):
+        inst, s, _path = case(seed, False, tmp_path)
+        obj, full = feasible_plans(inst, s)
+        if not len(obj):
+            continue
+        s = strict(s)
+        pm = build(inst, s)
+        nc = len(pm.candidates)
+        for p in np.flatnonzero(full[0][pm.candidates] > 0):
+            truth = brute_replacement(obj, full, int(pm.candidates[p]), False)
+            q = forbid(pm, np.array([p]))
+            x0 = zeroed(plan_vector(pm.model, pm, full[0]), q.model)
+            if truth is None or q.model.max_violation(x0) <= tolerance(q.model):
+                continue
+            everyone = np.arange(nc)
+            sub = fixed_elsewhere(q.model, Rule([]), x0, np.concatenate([everyone, nc + everyone]),
+                                  2 * nc, 10.0, 0.0)
+            xs, _ = solve_sub(sub)
+            assert xs is not None, (seed, p)
+            y = x0.copy()
+            y[sub.cols] = xs
+            assert q.model.max_violation(y) <= tolerance(q.model)
+            assert q.model.objective_value(y) == pytest.approx(obj[0] + truth, rel=1e-6)
+            checked += 1
+    assert checked >= 3

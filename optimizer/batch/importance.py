@@ -94,7 +94,9 @@ class Question:
 
 
 def answer(q: Question) -> dict[str, Any]:
-    """Worker: screen with the repaired flip, else re-solve warm (or cold, naive)."""
+    """Worker: screen with the repaired flip (or the best known plan), then a neighbourhood
+    re-solve (`q.local`), then, if `q.full`, a whole re-solve, warm (or cold, naive). Without a
+    whole re-solve and without any plan, the restricted LP is checked for infeasibility."""
     t0, c0 = time.perf_counter(), time.process_time()
     inst, s, base_pm = built(q.instance, q.fingerprint, q.scenario)
     open_pm = with_rows(base_pm, q.rows)

@@ -33,6 +33,7 @@ from optimizer.model.build import PlanModel, build_model
 from optimizer.model.phasing import PhasedPlanModel, build_phased
 from optimizer.model.scenario import Scenario, scenario_from_dict
 from optimizer.plan.phased import phased_rule, schedule_vector
+from optimizer.plan.solve import solve_built
 from solvers.base import Cuts
 from solvers.model import ArrayModel
 
@@ -103,6 +104,36 @@ def objective_cap(model: ArrayModel, cap: float) -> Cuts:
                 np.array([cap - model.offset]))
 
 
+# ---------------------------------------------------------------- the plan examined
+
+
+def solved_plan(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
+        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
+    """The scenario's optimal plan: actions, years ([phasing]), objective, dual bound, status,
+    block-rule cuts."""
+    base = solve_built(inst, s, pm)
+    plan, r = base.plan, base.plan.result
+    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
+        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
+                                "`greenbelt solve` reports the shortfalls")
+    bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
+    return plan.actions, plan.years, float(r.objective), bound, plan.status, base.rule_rows
+
+
+def given_plan(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray,
+           years: np.ndarray | None) -> tuple[
+        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
+    """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
+    if isinstance(pm, PhasedPlanModel) and years is None:
+        raise AlternativesError("the scenario has [phasing]: the plan needs a `year` column")
+    value = plan_value(inst, s, pm, actions, years)
+    if value is None:
+        raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
+                                "`greenbelt check` names which")
+    z_lp, _ = lp_bounds(pm.model, [])
+    return actions, years, value, z_lp, "given plan", None
+
+
 # ---------------------------------------------------------------- LP bound screen
 
 
@@ -111,6 +142,14 @@ def lp_bounds(model: ArrayModel, forced: list[np.ndarray]) -> tuple[float, np.nd
     (hence the MIP) with those columns fixed at 0: z - sum_j m_j * u_j over its columns, m_j the
     LP's marginal of column j's upper bound u_j (a subgradient of the convex value function).
     Returns (-inf, -inf...) if the LP is not solved to optimality."""
+    z, low, _ = lp_screen(model, forced)
+    return z, low
+
+
+def lp_screen(model: ArrayModel, forced: list[np.ndarray]
+              ) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """`lp_bounds` and the LP's reduced costs at the columns' lower bounds (None if the LP is
+    not solved): where fix-and-optimise looks for a replacement first."""
     A = model.A.tocsr()
     up, lo = np.isfinite(model.row_upper), np.isfinite(model.row_lower)
     A_ub = sp.vstack([A[up], -A[lo]], format="csr")
@@ -118,11 +157,12 @@ def lp_bounds(model: ArrayModel, forced: list[np.ndarray]) -> tuple[float, np.nd
     res = linprog(model.c, A_ub=A_ub, b_ub=b_ub,
                   bounds=np.c_[model.col_lower, model.col_upper], method="highs")
     if res.status != 0:
-        return -np.inf, np.full(len(forced), -np.inf)
+        return -np.inf, np.full(len(forced), -np.inf), None
     z = float(res.fun) + model.offset
     m = np.minimum(np.asarray(res.upper.marginals, float), 0.0)  # <= 0 for a minimisation
     u = np.where(np.isfinite(model.col_upper), model.col_upper, 0.0)
-    return z, np.array([z - float((m[cols] * u[cols]).sum()) for cols in forced])
+    return z, np.array([z - float((m[cols] * u[cols]).sum()) for cols in forced]), \
+        np.asarray(res.lower.marginals, float)
 
 
 # ---------------------------------------------------------------- worker-side cache

@@ -11,9 +11,12 @@ Each question is answered by bounds, lower L_p <= z_p <= U_p, until U_p - L_p <=
 - U_p: any known plan that meets the restriction: the plan with p flipped and repaired (in the
   worker, before solving), and every plan a re-solve of another plot returns (all open questions
   are checked against it at once);
-- only a question these bounds cannot decide is re-solved, warm: the block-rule cuts of the plan
-  up front and the repaired flip as the start. Questions go cheapest lower bound first, since
-  a cheap alternative plan tends to answer other cheap questions.
+- a question these bounds cannot decide gets a neighbourhood re-solve first (`local.py`:
+  fix-and-optimise around p, the rest of the plan fixed): its plan lowers U_p, never more;
+- only a question still undecided is re-solved whole, warm (the block-rule cuts of the plan up
+  front, its best known plan as the start), while `full_budget` lasts; the others keep their
+  interval (`exact` False). Questions go cheapest lower bound first, since a cheap alternative
+  plan tends to answer other cheap questions.
 Re-solves run in this process, on a process pool or on a Dask cluster (`alternatives.run_tasks`).
 `naive=True` is the one-solve-per-plot loop (no screen, no warm start, no shared plans), for the
 benchmark.
@@ -36,26 +39,34 @@ import pandas as pd
 
 from instances.instance import Instance
 from optimizer.batch.alternatives import (
-    AlternativesError,
     build,
     built,
     forbid,
-    lp_bounds,
+    given_plan,
+    lp_screen,
     plan_value,
     prime,
     run_tasks,
+    solved_plan,
     strict,
     with_rows,
 )
+from optimizer.batch.local import (
+    LocalHint,
+    cheapness,
+    flipped,
+    flipped_schedule,
+    local_plan,
+    lp_infeasible,
+    zeroed,
+)
 from optimizer.batch.specs import instance_fingerprint
-from optimizer.blocks.rule import farmland_rule, repair
 from optimizer.blocks.search import plan_vector
 from optimizer.model.build import PlanModel
-from optimizer.model.kpi import FARMLAND, FOREST, KEEP
+from optimizer.model.kpi import FARMLAND, KEEP
 from optimizer.model.phasing import PhasedPlanModel
 from optimizer.model.scenario import Scenario
-from optimizer.plan.phased import phased_rule, schedule_set
-from optimizer.plan.solve import options_for, solve_built
+from optimizer.plan.solve import solve_built
 from solvers.base import Cuts
 from solvers.result import Termination
 
@@ -77,56 +88,47 @@ class Question:
     lower: float
     warm: bool
     years: np.ndarray | None = None  # [phasing]: the plan's year per plot
-
-
-def _flipped(inst: Instance, s: Scenario, pm: PlanModel, q: Question) -> np.ndarray | None:
-    """The plan with the plot kept (or turned to forest), repaired; None if no repair works."""
-    act = q.base.copy()
-    p = pm.candidates[q.plot]
-    forest = pm.rules.forest_ok[p] and q.variant == "no_farmland"
-    act[p] = FOREST if forest else KEEP
-    fixed = repair(pm, farmland_rule(inst, pm, s), act) if s.contiguity.enabled else act
-    if fixed is None or isinstance(pm, PhasedPlanModel):  # a schedule is checked once scheduled
-        return fixed
-    return None if plan_vector(pm.model, pm, fixed) is None else fixed
-
-
-def _flipped_schedule(inst: Instance, s: Scenario, pm: PhasedPlanModel, q: Question
-                      ) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """[phasing]: the flipped, repaired end state scheduled anew (`schedule_set` on the edited
-    model): (actions, years, objective), or None if it cannot be scheduled."""
-    act = _flipped(inst, s, pm, q)
-    if act is None:
-        return None
-    res = schedule_set(inst, pm, s, act, options_for(s))
-    if not res.has_solution or res.x is None:
-        return None
-    x = pm.model.round_integers(res.x)
-    if pm.model.max_violation(x) > 1e-6 or (
-            s.contiguity.enabled and not phased_rule(inst, pm, s).admissible(x)):
-        return None
-    return pm.actions(x, inst.num_plots), pm.schedule(x, inst.num_plots), \
-        pm.model.objective_value(x)
+    local: LocalHint | None = None  # try a neighbourhood re-solve first (single-period)
+    full: bool = True  # re-solve the whole model if the neighbourhood does not decide
+    start: np.ndarray | None = None  # a known plan meeting the restriction (the warm start)
 
 
 def answer(q: Question) -> dict[str, Any]:
-    """Worker: screen with the repaired flip, else re-solve warm (or cold, naive)."""
+    """Worker: screen with the repaired flip (or the best known plan), then a neighbourhood
+    re-solve (`q.local`), then, if `q.full`, a whole re-solve, warm (or cold, naive). Without a
+    whole re-solve and without any plan, the restricted LP is checked for infeasibility."""
     t0, c0 = time.perf_counter(), time.process_time()
-    inst, s, pm = built(q.instance, q.fingerprint, q.scenario)
-    pm = forbid(with_rows(pm, q.rows), np.array([q.plot]), farmland=True,
-                forest=q.variant == "keep")
+    inst, s, base_pm = built(q.instance, q.fingerprint, q.scenario)
+    open_pm = with_rows(base_pm, q.rows)
+    pm = forbid(open_pm, np.array([q.plot]), farmland=True, forest=q.variant == "keep")
     start, years, obj = None, None, np.inf
-    if q.warm and isinstance(pm, PhasedPlanModel):
-        found = _flipped_schedule(inst, s, pm, q)
+    x_start = None if q.start is None else plan_vector(pm.model, pm, q.start)
+    if x_start is not None:  # the best plan known for the question (a phase-2 re-solve)
+        start, obj = q.start, pm.model.objective_value(x_start)
+    elif q.warm and isinstance(pm, PhasedPlanModel):
+        found = flipped_schedule(inst, s, pm, q.base, q.plot, q.variant)
         if found is not None:
             start, years, obj = found
     elif q.warm:
-        start = _flipped(inst, s, pm, q)
+        start = flipped(inst, s, pm, q.base, q.plot, q.variant)
         if start is not None:
             obj = pm.model.objective_value(plan_vector(pm.model, pm, start))
-    if start is not None and obj - q.lower <= s.solver.mip_gap * abs(obj):
-        return {"index": q.index, "how": "screen", "objective": obj, "bound": None,
-                "termination": "", "kept": start[pm.candidates],
+    how = "screen"
+    if q.local is not None and not isinstance(pm, PhasedPlanModel) and not (
+            start is not None and obj - q.lower <= s.solver.mip_gap * abs(obj)):
+        how = "neighbourhood"
+        x0 = plan_vector(pm.model, pm, start) if start is not None else None
+        if x0 is None:  # the plan with the plot changed; the neighbourhood repairs its rows
+            x_plan = plan_vector(open_pm.model, open_pm, q.base)
+            x0 = None if x_plan is None else zeroed(x_plan, pm.model)
+        y = None if x0 is None else local_plan(inst, s, base_pm, pm, x0, q.plot, q.local)
+        if y is not None and pm.model.objective_value(y) < obj:
+            start, obj = pm.actions(y, inst.num_plots), pm.model.objective_value(y)
+    if start is not None and obj - q.lower <= s.solver.mip_gap * abs(obj) or not q.full:
+        proven = start is None and not q.full and lp_infeasible(pm.model, s.solver.time_limit)
+        return {"index": q.index, "how": how, "objective": None if start is None else obj,
+                "bound": None, "kept": None if start is None else start[pm.candidates],
+                "termination": Termination.INFEASIBLE.value if proven else "",
                 "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
     r = solve_built(inst, s, pm, start=start, years=years).plan.result
     ok = r.has_solution and r.objective is not None
@@ -161,6 +163,9 @@ def plot_importance(
     progress: Callable[[int, int], None] | None = None,
     plan_years: np.ndarray | None = None,
     known_years: list[np.ndarray] | None = None,
+    neighbourhood: bool = True,
+    full_budget: float | None = None,
+    base: tuple | None = None,
 ) -> ImportanceReport:
     """The replacement cost of each vacated plot of `plan` (per-plot actions; default: the
     optimal plan of `scenario`, solved here, elastic off). known: other plans (e.g. a
@@ -169,7 +174,11 @@ def plot_importance(
     sample: answer only this many questions (drawn with seed 0), for timing the naive loop.
     [phasing]: the plan is a schedule (`plan_years`, `known_years`: year per plot), the optimum
     that of the time-expanded model, and a plot kept (not farmland) at the end is kept (not
-    farmland) in every year; the questions are of the end state's vacated plots."""
+    farmland) in every year; the questions are of the end state's vacated plots.
+    neighbourhood: answer each question the screen leaves open by fix-and-optimise around the
+    plot first (`local.py`: an upper end), then re-solve the whole model only for the questions
+    whose interval is still wider than the gap, while `full_budget` seconds (wall, all of them
+    together; None: no limit, 0: never) last. base: `solved_base`'s result, to reuse a plan."""
     t0 = time.perf_counter()
     if inst is None:
         from instances.loader import load_instance
@@ -182,10 +191,12 @@ def plot_importance(
     s.solver.backend = backend or s.solver.backend
     s.solver.time_limit = s.solver.time_limit if time_limit is None else time_limit
     pm = build(inst, s)
-    if plan is None:
-        actions, years, z, bound, status, rule_rows = _solved(inst, s, pm)
+    if base is not None:
+        actions, years, z, bound, status, rule_rows = base
+    elif plan is None:
+        actions, years, z, bound, status, rule_rows = solved_plan(inst, s, pm)
     else:
-        actions, years, z, bound, status, rule_rows = _given(inst, s, pm, plan, plan_years)
+        actions, years, z, bound, status, rule_rows = given_plan(inst, s, pm, plan, plan_years)
     gap_ = s.solver.mip_gap
     base_s = time.perf_counter() - t0
     act = actions[pm.candidates]
@@ -202,20 +213,25 @@ def plot_importance(
     term = np.full(n, "", dtype=object)
     seconds, cpu = np.zeros(n), np.zeros(n)  # per question: wall, CPU of its worker process
     t1 = time.perf_counter()
+    hint = None
     if not naive:
         forced = [np.array([p, nc + p]) if v == "keep" else np.array([p])
                   for p, v in zip(plots, variant, strict=True)]
-        _, lp = lp_bounds(with_rows(pm, rule_rows).model, forced)
+        screened = with_rows(pm, rule_rows).model
+        _, lp, reduced = lp_screen(screened, forced)
         lower = np.maximum(lower, lp)
+        local = neighbourhood and not isinstance(pm, PhasedPlanModel)
+        hint = LocalHint(cheapness(screened, reduced, pm.vector(actions), nc)) if local else None
     screen_s = time.perf_counter() - t1
     order = np.argsort(lower, kind="stable") if not naive else np.arange(n)
     if sample is not None and sample < n:
         order = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
     questions = [Question(str(instance), fp, s.to_dict(), int(i), int(plots[i]), str(variant[i]),
                           actions, None if naive else rule_rows, float(lower[i]),
-                          not naive, years) for i in order]
+                          not naive, years, hint, hint is None) for i in order]
     is_keep = variant == "keep"
     done_count = [0]
+    best: dict[int, np.ndarray] = {}  # question -> the candidate actions of its best plan
 
     def decided(i: int) -> bool:
         return bool(np.isfinite(upper[i]) and upper[i] - lower[i] <= gap_ * abs(upper[i]))
@@ -245,6 +261,8 @@ def plot_importance(
         if res["termination"] == Termination.INFEASIBLE.value:
             lower[i] = np.inf
         if res["objective"] is not None:
+            if res["objective"] < upper[i]:
+                best[i] = res["kept"]
             upper[i] = min(upper[i], res["objective"])
             if not naive:
                 share(res["kept"], res["objective"])
@@ -254,6 +272,8 @@ def plot_importance(
         """A plan (candidate actions) answers every question it meets, at its objective."""
         k = kept[plots]
         meets = (k == KEEP) | (~is_keep & (k != FARMLAND))
+        for i in np.flatnonzero(meets & (objective < upper)):
+            best[int(i)] = kept
         upper[meets] = np.minimum(upper[meets], objective)
 
     others = [] if naive else known or []
@@ -263,20 +283,46 @@ def plot_importance(
             share(other[pm.candidates], value)
 
     run_tasks(answer, questions, done, wanted=wanted, workers=workers, scheduler=scheduler)
+    if hint is not None:  # the whole model only where the interval is still open, on budget
+        t2 = time.perf_counter()
+        left = [q for q in questions if not decided(q.index) and not np.isposinf(lower[q.index])
+                and how[q.index] != "failed"]
+        for q in left:
+            q.local, q.full = None, True
+            if q.index in best:
+                q.start = actions.copy()
+                q.start[pm.candidates] = best[q.index]
+
+        def affordable(q: Question) -> bool:
+            if decided(q.index):
+                return False
+            return full_budget is None or time.perf_counter() - t2 < full_budget
+
+        done_count[0] -= len(left)
+        run_tasks(answer, left, done, wanted=affordable, workers=workers, scheduler=scheduler)
     asked = np.zeros(n, bool)
     asked[order] = True
     frame = pd.DataFrame({"plot": plots, "variant": variant, "lower": lower, "upper": upper,
                           "how": how, "termination": term, "seconds": seconds, "cpu_s": cpu,
                           "asked": asked})
-    table = importance_table(inst, pm, actions, frame, z, years)
+    table = importance_table(inst, pm, actions, frame, z, years, gap_)
+    fin = asked & np.isfinite(upper)
+    exact = np.isposinf(lower) | np.array([decided(i) for i in range(n)], bool) & np.isfinite(lower)
+    width = (upper[fin] - lower[fin]) / np.maximum(np.abs(upper[fin]), 1e-9)
     summary = {
         "objective": z, "bound": bound if np.isfinite(bound) else None, "gap": gap_,
         "plan_status": status,
         "vacated_plots": int((act > 0).sum()), "questions": int(asked.sum()),
         "decided_by_screen": int(((how == "screen") & asked).sum()),
+        "by_neighbourhood": int(((how == "neighbourhood") & asked & exact).sum()),
         "re_solved": int(((how == "re-solve") & asked).sum()),
+        "open": int((asked & ~exact).sum()),  # interval wider than the gap (or no plan found)
+        "interval": {"median": float(np.median(width)) if len(width) else None,
+                     "max": float(width.max()) if len(width) else None,
+                     "without_plan": int((asked & ~np.isfinite(upper)
+                                          & ~np.isposinf(lower)).sum())},
         "failed": int((how == "failed").sum()),
-        "irreplaceable": int(np.isinf(lower).sum()),
+        "irreplaceable": int(np.isposinf(lower).sum()),
         # a re-solve may find a plan better than the one examined (it was optimal within the gap)
         "best_objective_found": float(min(z, upper.min(initial=np.inf))),
         "workers": workers, "scheduler": scheduler, "naive": naive,
@@ -289,38 +335,14 @@ def plot_importance(
     return ImportanceReport(actions, table, summary, frame)
 
 
-def _solved(inst: Instance, s: Scenario, pm: PlanModel) -> tuple[
-        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
-    """The scenario's optimal plan: actions, years ([phasing]), objective, dual bound, status,
-    block-rule cuts."""
-    base = solve_built(inst, s, pm)
-    plan, r = base.plan, base.plan.result
-    if r is None or not r.has_solution or not plan.all_met or r.objective is None:
-        raise AlternativesError(f"the scenario has no plan meeting every target ({plan.status}); "
-                                "`greenbelt solve` reports the shortfalls")
-    bound = r.bound if r.bound is not None and np.isfinite(r.bound) else -np.inf
-    return plan.actions, plan.years, float(r.objective), bound, plan.status, base.rule_rows
-
-
-def _given(inst: Instance, s: Scenario, pm: PlanModel, actions: np.ndarray,
-           years: np.ndarray | None) -> tuple[
-        np.ndarray, np.ndarray | None, float, float, str, Cuts | None]:
-    """A plan from a file: it must meet the scenario; the bound is the LP relaxation's."""
-    if isinstance(pm, PhasedPlanModel) and years is None:
-        raise AlternativesError("the scenario has [phasing]: the plan needs a `year` column")
-    value = plan_value(inst, s, pm, actions, years)
-    if value is None:
-        raise AlternativesError("the plan misses a target or breaks a rule of the scenario; "
-                                "`greenbelt check` names which")
-    z_lp, _ = lp_bounds(pm.model, [])
-    return actions, years, value, z_lp, "given plan", None
-
-
 def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.DataFrame,
-                     z: float, years: np.ndarray | None = None) -> pd.DataFrame:
+                     z: float, years: np.ndarray | None = None,
+                     gap_: float | None = None) -> pd.DataFrame:
     """One row per vacated plot: replacement cost (upper - z), its lower bound, the gap of the
     answer, how it was decided; the same for 'may not become farmland' on farmland plots;
-    [phasing]: the year the plan vacates it. Ranked: irreplaceable first, then by replacement
+    [phasing]: the year the plan vacates it; `exact`: proven irreplaceable, or the interval
+    [lower, replacement cost] within the gap `gap_` (else only the interval is known).
+    Ranked: irreplaceable first, then by replacement
     cost."""
     p = inst.plots
     cand = pm.candidates
@@ -344,6 +366,9 @@ def importance_table(inst: Instance, pm: PlanModel, actions: np.ndarray, q: pd.D
             [infeasible, unknown], ["proven infeasible", "unknown: no plan in the time limit"],
             how)
         rows[f"{prefix}irreplaceable"] = infeasible
+        if gap_ is not None:
+            rows[f"{prefix}exact"] = answered & (infeasible | (np.nan_to_num(gap, nan=np.inf)
+                                                               <= gap_ + 1e-9))
     ids = cand[vac]
     must = pm.rules.must_vacate[ids]
     rows["decided_by"] = np.where(must, "illegal building: must be vacated", rows["decided_by"])

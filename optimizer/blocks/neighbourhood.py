@@ -138,14 +138,19 @@ def solve_sub(sub: SubProblem) -> tuple[np.ndarray | None, float]:
                           hint=x, start=best)
         return built.x
 
-    out = _row_generation(sub.model, sub.rule, get_backend("highs"), opts, t0, sub.warm,
+    # a warm start that breaks the sub-model (importance: the plan with one plot changed) is
+    # no incumbent: it is not handed over, and any rule-abiding feasible assignment is an answer
+    warm_ok = sub.model.max_violation(sub.warm) <= tolerance(sub.model) and \
+        sub.rule.admissible(sub.warm)
+    out = _row_generation(sub.model, sub.rule, get_backend("highs"), opts, t0,
+                          sub.warm if warm_ok else None,
                           lambda _m: None, repaired)
     res = out.result
     x = res.x if res.has_solution and res.x is not None else None
     if x is not None:
         x = sub.model.round_integers(x)
-        better = sub.model.objective_value(x) < sub.model.objective_value(sub.warm) - 1e-7 * max(
-            1.0, abs(sub.model.objective_value(sub.warm)))
+        better = not warm_ok or sub.model.objective_value(x) < sub.model.objective_value(
+            sub.warm) - 1e-7 * max(1.0, abs(sub.model.objective_value(sub.warm)))
         ok = sub.rule.admissible(x) and sub.model.max_violation(x) <= tolerance(sub.model)
         x = x if better and ok else None
     return x, time.perf_counter() - t0

@@ -314,6 +314,12 @@ def importance(
     alternatives: Annotated[Path | None, typer.Option(
         help="a portfolio (or sweep) folder: its plans bound the answers, saving re-solves")]
     = None,
+    neighbourhood: Annotated[bool, typer.Option(
+        help="answer open questions by fix-and-optimise around the plot first (an upper end)")]
+    = True,
+    full_budget: Annotated[float | None, typer.Option(
+        help="seconds for whole-model re-solves of the questions still open after the "
+             "neighbourhoods (default: no limit; 0: none)")] = None,
 ) -> None:
     """Replacement cost of every vacated plot of the best plan; importance.csv and a map."""
     from optimizer.batch.alternatives import AlternativesError
@@ -350,6 +356,7 @@ def importance(
                                   backend=backend, workers=n, scheduler=scheduler, plan=given,
                                   known=known, plan_years=given_years,
                                   known_years=known_years if sc.phasing.enabled else None,
+                                  neighbourhood=neighbourhood, full_budget=full_budget,
                                   progress=lambda k, total: bar.update(task, completed=k,
                                                                        total=total))
     except AlternativesError as err:
@@ -373,7 +380,9 @@ def importance(
     s = rep.summary
     out_console.print(
         f"{s['vacated_plots']} vacated plots, {s['questions']} questions: "
-        f"{s['decided_by_screen']} decided by bounds, {s['re_solved']} re-solved, "
+        f"{s['decided_by_screen']} decided by bounds, {s['by_neighbourhood']} by "
+        f"neighbourhoods, {s['re_solved']} re-solved, {s['open']} still open (interval wider "
+        f"than the gap: only its ends are known), "
         f"{s['irreplaceable']} irreplaceable, {s['failed']} failed; "
         f"{s['seconds']['total']:,.0f} s with {n if not scheduler else 'Dask'} worker(s)",
         highlight=False)

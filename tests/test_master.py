@@ -304,3 +304,38 @@ def test_a_plot_that_must_go_and_has_no_rule_abiding_use_is_stuck() -> None:
     ok = np.array([[False, True, False], [True, False, False], [True, True, False]])
     act, stuck = abide(rule, np.zeros((3, 3)), ok, passes=5)
     assert stuck.tolist() == [True, False, False]
+
+
+def test_every_repair_handed_to_row_generation_takes_its_three_arguments(monkeypatch) -> None:
+    """`_row_generation` calls `repaired(x, model, best)`: the cluster pricing problems (bound.py)
+    and the neighbourhoods must accept that (a two-argument repair crashed lns at 50k, where the
+    relaxation of a pricing problem broke the rule; the small cases here rarely reach it)."""
+    import optimizer.blocks.master.bound as bound_mod
+    import optimizer.blocks.neighbourhood as nb_mod
+    from optimizer.blocks.search import _row_generation as real
+
+    calls: list[int] = []
+
+    def strict(model, rule, backend, opts, t0, warm, say, repaired=None, *a, **k):
+        if repaired is not None:  # the contract, with and without a best plan
+            x0 = np.zeros(model.num_cols)
+            repaired(x0, model, None)
+            repaired(x0, model, x0 if warm is None else warm)
+            calls.append(1)
+        return real(model, rule, backend, opts, t0, warm, say, repaired, *a, **k)
+
+    monkeypatch.setattr(bound_mod, "_row_generation", strict)
+    monkeypatch.setattr(nb_mod, "_row_generation", strict)
+    for inst, s0, best, _ in CASES:
+        if best is None:
+            continue
+        s = copy.deepcopy(s0)
+        s.compactness.weight = 0.0
+        pm = build_model(inst, s)
+        rule = farmland_rule(inst, pm, s)
+        cut, lp = _lp_with_cuts(pm, rule, 0)
+        part = partition(cut, rule, len(pm.candidates))
+        lagrangian_bound(cut, rule, part, lp.row_dual[part.coupling], time_limit=None)
+        if calls:
+            break
+    assert calls, "no pricing problem was solved"

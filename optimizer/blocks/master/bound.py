@@ -189,11 +189,13 @@ def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, b
     t0 = time.perf_counter()
     opts = SolveOptions(time_limit=p.time_limit, mip_gap=1e-6, threads=1)
 
-    def repaired(x: np.ndarray, current: ArrayModel) -> np.ndarray | None:
+    def repaired(x: np.ndarray, current: ArrayModel, best: np.ndarray | None
+                 ) -> np.ndarray | None:
+        """`_row_generation`'s Repair: the restriction seeded with x's blocks, from `best`."""
         left = p.time_limit - (time.perf_counter() - t0)
         if left < 0.2:
             return None
-        return construct(current, p.rule, SolveOptions(time_limit=left), hint=x).x
+        return construct(current, p.rule, SolveOptions(time_limit=left), hint=x, start=best).x
 
     out = _row_generation(p.model, p.rule, get_backend("highs"), opts, t0, p.warm,
                           lambda _m: None, repaired)

@@ -15,7 +15,13 @@ import scipy.sparse as sp
 import optimizer.blocks.decompose as decompose
 import tests.test_lns as lns_tests
 from optimizer.blocks.cuts import FarmlandGraph, forest_graph, priority_tier
-from optimizer.blocks.neighbourhood import free_region, free_regions, region_rule, region_units
+from optimizer.blocks.neighbourhood import (
+    free_region,
+    free_regions,
+    region_rule,
+    region_units,
+    solve_sub,
+)
 from optimizer.blocks.rule import Rule, RulePart
 from optimizer.model.kpi import FARMLAND, FOREST
 
@@ -191,8 +197,32 @@ def test_region_units_are_connected_parts_of_one_cluster() -> None:
 
 
 def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> None:
-    """Neighbourhoods of 2 plots cut every cluster into regions: lns still ends at the brute-force
-    optimum with rule-abiding plans."""
+    """Neighbourhoods of 2 plots cut every cluster into regions: each improved region, put into
+    the plan alone, keeps the whole plan rule-abiding (networkx check), some regions are frozen
+    in part, and lns still ends at the brute-force optimum."""
     monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    seen = {"subs": 0, "frozen": 0}
+    made = decompose.sub_problems
+    cut = decompose.free_regions
+
+    def freeing(rule, x, groups, adj, n):
+        out = cut(rule, x, groups, adj, n)
+        seen["frozen"] += sum(len(a) - len(b) for a, b in zip(groups, out, strict=True))
+        return out
+
+    def checked(model, rule, x, groups, *args):
+        subs = made(model, rule, x, groups, *args)
+        for sub in subs:
+            found, _ = solve_sub(sub)
+            if found is not None:
+                y = x.copy()
+                y[sub.cols] = found
+                assert rule.admissible(y) and nx_admissible(rule, y)
+                seen["subs"] += 1
+        return subs
+
+    monkeypatch.setattr(decompose, "sub_problems", checked)
+    monkeypatch.setattr(decompose, "free_regions", freeing)
     lns_tests.test_lns_reaches_the_brute_force_optimum()
     lns_tests.test_lns_with_forest_connectivity()
+    assert seen["subs"] > 0 and seen["frozen"] > 0, seen

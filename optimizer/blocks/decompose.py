@@ -322,7 +322,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
         seen = np.bincount(unit, visits, units) / np.maximum(np.bincount(unit, None, units), 1)
         score = _disagreement(model, x, x_lp, nc, unit, units) / (1.0 + seen)
         groups = [g for g in free_regions(rule, x, neighbourhoods(
-            unit, live, score, runner.workers, rng), graph.adj, nc) if len(g)]
+            unit, live, score, runner.workers, rng, GROUP_PLOTS), graph.adj, nc) if len(g)]
         for g in groups:
             visits[g] += 1
         cols = [np.concatenate([g, nc + g]) for g in groups]

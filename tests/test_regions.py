@@ -192,7 +192,7 @@ def test_region_units_are_connected_parts_of_one_cluster() -> None:
         assert nx.is_connected(nxg.subgraph(members.tolist()))
     for c in range(len(plots)):
         cells = np.unique(unit[g.comp == c])
-        assert len(cells) == (1 if plots[c] <= size else int(np.ceil(plots[c] / size)))
+        assert len(cells) == (1 if plots[c] <= size else int(np.ceil(2 * plots[c] / size)))
     assert not np.array_equal(unit, region_units(g, size, rng))  # borders move between calls
 
 

@@ -280,8 +280,9 @@ def region_rule(rule: Rule, cols: np.ndarray, num_cols: int, x: np.ndarray) -> R
 
 def region_units(graph: FarmlandGraph, size: int, rng: np.random.Generator) -> np.ndarray:
     """A unit per candidate: its cluster (component of `graph`) where that holds at most `size`
-    plots, else one of ceil(plots / size) connected regions of it: the graph Voronoi cells
-    (multi-source BFS) of seeds drawn at random in the cluster, so borders move between calls."""
+    plots, else one of ceil(2 plots / size) connected regions of it (about size / 2 plots, so
+    `neighbourhoods` packs a few into one of up to `size`): the graph Voronoi cells (multi-source
+    BFS) of seeds drawn at random in the cluster, so borders move between calls."""
     comp = graph.comp
     plots = np.bincount(comp)
     big = plots > size
@@ -291,7 +292,7 @@ def region_units(graph: FarmlandGraph, size: int, rng: np.random.Generator) -> n
     order = nodes[np.lexsort((rng.random(len(nodes)), comp[nodes]))]
     first = np.searchsorted(comp[order], comp[order])  # rank within its cluster
     rank = np.arange(len(order)) - first
-    seeds = order[rank < np.ceil(plots[comp[order]] / size)]
+    seeds = order[rank < np.ceil(2 * plots[comp[order]] / size)]
     _, _, source = csgraph.dijkstra(graph.adj, indices=seeds, unweighted=True, min_only=True,
                                     return_predecessors=True)
     unit = comp.copy()

@@ -194,6 +194,8 @@ def test_region_units_are_connected_parts_of_one_cluster() -> None:
         cells = np.unique(unit[g.comp == c])
         assert len(cells) == (1 if plots[c] <= size else int(np.ceil(2 * plots[c] / size)))
     assert not np.array_equal(unit, region_units(g, size, rng))  # borders move between calls
+    kept = region_units(g, size, rng, whole=int(plots.max()))  # no cluster is cut
+    assert np.array_equal(np.unique(kept, return_inverse=True)[1], g.comp)
 
 
 def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> None:
@@ -201,6 +203,7 @@ def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> N
     the plan alone, keeps the whole plan rule-abiding (networkx check), some regions are frozen
     in part, and lns still ends at the brute-force optimum."""
     monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
     seen = {"subs": 0, "frozen": 0}
     made = decompose.sub_problems
     cut = decompose.free_regions

@@ -278,14 +278,16 @@ def region_rule(rule: Rule, cols: np.ndarray, num_cols: int, x: np.ndarray) -> R
     return Rule(parts)
 
 
-def region_units(graph: FarmlandGraph, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A unit per candidate: its cluster (component of `graph`) where that holds at most `size`
-    plots, else one of ceil(2 plots / size) connected regions of it (about size / 2 plots, so
-    `neighbourhoods` packs a few into one of up to `size`): the graph Voronoi cells (multi-source
-    BFS) of seeds drawn at random in the cluster, so borders move between calls."""
+def region_units(graph: FarmlandGraph, size: int, rng: np.random.Generator,
+                 whole: int | None = None) -> np.ndarray:
+    """A unit per candidate: its cluster (component of `graph`) where that holds at most `whole`
+    (default `size`) plots, else one of ceil(2 plots / size) connected regions of it (about
+    size / 2 plots, so `neighbourhoods` packs a few into one of up to `size`): the graph Voronoi
+    cells (multi-source BFS) of seeds drawn at random in the cluster, so borders move between
+    calls."""
     comp = graph.comp
     plots = np.bincount(comp)
-    big = plots > size
+    big = plots > (size if whole is None else max(whole, size))
     if not big.any():
         return comp
     nodes = np.flatnonzero(big[comp])

@@ -2,10 +2,29 @@
 clusters fixed at the current plan, as a small model of its own, solved by row generation with
 the block rule, on a local process pool or a Dask cluster.
 
-Why a neighbourhood's solution may replace the plan's part: the free plots form whole clusters
-(connected components of the candidate adjacency), and every rule part's graph is a sub-graph of
-that adjacency, so a block never crosses a neighbourhood's border and the rule of the
-neighbourhood's own sub-graph is the rule. Rows are linear: the fixed columns' share moves into
+Why a neighbourhood's solution may replace the plan's part: where the free plots form whole
+clusters (connected components of the candidate adjacency), every rule part's graph being a
+sub-graph of that adjacency, a block never crosses a neighbourhood's border and the rule of the
+neighbourhood's own sub-graph is the rule. A cluster larger than a neighbourhood is cut into
+regions (`region_units`); a region R is any set of candidate plots, everything else fixed at the
+current rule-abiding plan, and per rule part (farmland, its priority tier, forest) with chosen
+set S (admissible: every block — component of S — has area >= min_size or holds a root):
+
+1. freezing (`free_region`): a component C of S − R (the fixed chosen plots, on the graph
+   without R) that is not admissible by itself leans on R-plots of its current block B; those
+   R-plots are frozen (removed from R), and this repeats over the parts until nothing changes
+   (a plot frozen for one part may cut another part's block). Afterwards every component of
+   the fixed chosen set is admissible by itself.
+2. roots (`region_rule`): whatever R does, blocks only grow by merging, so every block that holds
+   a fixed chosen plot contains an admissible component (area >= min_size, or a root) and is
+   admissible. A block of S' (any new choice on R) holding no fixed chosen plot lies in R and
+   is a component of S' on R's induced sub-graph; it is a block of the whole plan iff none of
+   its plots is adjacent to a fixed chosen plot (else it merges). So with the R-plots adjacent
+   to a fixed chosen plot of the part as extra roots, the rule of R's sub-graph holds iff the
+   whole plan's rule holds: exactly sufficient (and necessary). Without the freezing step the
+   extra roots are unsound: a block a-b-c of 3 x 40 mu (min_size 100) with R = {a, b} would make
+   b a root, and R choosing nothing would leave c alone at 40 mu (tests/test_regions.py).
+ Rows are linear: the fixed columns' share moves into
 the row bounds. Several neighbourhoods solved at once share each row's slack: a row that K of
 them touch lets each use 1/K of it, so all their solutions together keep every row (and each
 extra column — compactness, shortfall — is free in at most one of them).
@@ -28,9 +47,10 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import csgraph
 
 from optimizer.blocks.construct import construct, tolerance
-from optimizer.blocks.cuts import FarmlandGraph
+from optimizer.blocks.cuts import FarmlandGraph, large_enough
 from optimizer.blocks.deadline import main_guarded, pool_context
 from optimizer.blocks.rule import CombinedSeparator, Rule, RulePart
 from optimizer.blocks.search import (
@@ -63,8 +83,9 @@ class SubProblem:
 def sub_problems(model: ArrayModel, rule: Rule, x: np.ndarray, groups: list[np.ndarray],
                  num_plot_cols: int, time_limit: float, mip_gap: float) -> list[SubProblem]:
     """One SubProblem per group of plot columns (each group: the f and g columns of whole
-    clusters; the plot columns are the first `num_plot_cols`), solved together: each row's slack
-    is shared among the groups that touch it."""
+    clusters, or of a region that `free_region` has cut free; the plot columns are the first
+    `num_plot_cols`), solved together: each row's slack is shared among the groups that touch
+    it."""
     n = model.num_cols
     owner = np.full(n, -1)
     for k, g in enumerate(groups):
@@ -103,7 +124,7 @@ def sub_problems(model: ArrayModel, rule: Rule, x: np.ndarray, groups: list[np.n
         sub = ArrayModel(c=model.c[cols], A=sub_A, row_lower=lower, row_upper=upper,
                          col_lower=model.col_lower[cols], col_upper=model.col_upper[cols],
                          integrality=model.integrality[cols])
-        out.append(SubProblem(sub, _sub_rule(rule, cols, n), cols, x[cols].copy(),
+        out.append(SubProblem(sub, region_rule(rule, cols, n, x), cols, x[cols].copy(),
                               time_limit, mip_gap))
     return out
 
@@ -283,3 +304,102 @@ def restrict_into(pm: PlanModel, rule: Rule, num_plots: int, end: float | None,
 
 
 SubSolver = Callable[[list[SubProblem]], list[tuple[np.ndarray | None, float]]]
+
+
+def _fixed_components(g: FarmlandGraph, chosen: np.ndarray, free: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes of S − R, whether each lies in a component of S − R, on the graph without R,
+    that is admissible by itself)."""
+    idx = np.flatnonzero(chosen & ~free)
+    k, lab = csgraph.connected_components(g.adj[idx][:, idx], directed=False)
+    area = np.bincount(lab, g.area[idx], k)
+    root = np.bincount(lab, g.root[idx], k) > 0
+    return idx, (root | large_enough(area, g.min_size))[lab]
+
+
+def free_region(rule: Rule, x: np.ndarray, plots: np.ndarray, num_candidates: int) -> np.ndarray:
+    """The candidate plots of region `plots` that stay free (sorted): R-plots of a current block
+    whose fixed part is not admissible by itself are frozen, over every rule part, until nothing
+    changes (the module docstring says why the rest may then move freely)."""
+    free = np.zeros(num_candidates, bool)
+    free[plots] = True
+    changed = True
+    while changed and free.any():
+        changed = False
+        for p in rule.parts:
+            g = p.graph
+            chosen = x[p.cols] > 0.5
+            inside = free[p.plots]
+            idx, ok = _fixed_components(g, chosen, inside)
+            if ok.all():
+                continue
+            blocks = np.flatnonzero(chosen)
+            _, lab = csgraph.connected_components(g.adj[blocks][:, blocks], directed=False)
+            block = np.full(g.n, -1)
+            block[blocks] = lab
+            bad = np.zeros(int(lab.max()) + 1, bool)
+            bad[block[idx[~ok]]] = True
+            freeze = chosen & inside & bad[np.maximum(block, 0)]
+            if freeze.any():
+                free[p.plots[freeze]] = False
+                changed = True
+    return np.flatnonzero(free)
+
+
+def free_regions(rule: Rule, x: np.ndarray, groups: list[np.ndarray], adj: sp.spmatrix,
+                 num_candidates: int) -> list[np.ndarray]:
+    """Groups solved at once, cut free together: a plot adjacent (`adj`, the candidate graph) to an
+    earlier group leaves its group, so no block can join two groups, and the union is frozen as one
+    region — each group's sub-rule is then the union's, restricted to it."""
+    owner = np.full(num_candidates, -1)
+    for k, g in enumerate(groups):
+        taken = (owner >= 0).astype(np.float64)
+        g = g[(owner[g] < 0) & ((adj @ taken)[g] == 0)]
+        owner[g] = k
+    free = free_region(rule, x, np.flatnonzero(owner >= 0), num_candidates)
+    return [free[owner[free] == k] for k in range(len(groups))]
+
+
+def region_rule(rule: Rule, cols: np.ndarray, num_cols: int, x: np.ndarray) -> Rule:
+    """The rule of the free columns' sub-graphs, with the plots adjacent to a fixed chosen plot
+    of the part as extra roots (exact once `free_region` has frozen what leans on the region;
+    for whole clusters there are none, and this is the cluster's own rule)."""
+    pos = np.full(num_cols, -1)
+    pos[cols] = np.arange(len(cols))
+    parts = []
+    for p in rule.parts:
+        inside = pos[p.cols] >= 0
+        nodes = np.flatnonzero(inside)
+        if not len(nodes):
+            continue
+        g = p.graph
+        fixed = ((x[p.cols] > 0.5) & ~inside).astype(np.float64)
+        root = g.root | ((g.adj @ fixed) > 0)
+        graph = FarmlandGraph(g.adj[nodes][:, nodes], g.area[nodes], root[nodes], g.min_size)
+        parts.append(RulePart(p.name, graph, pos[p.cols[nodes]], p.plots[nodes], p.action))
+    return Rule(parts)
+
+
+def region_units(graph: FarmlandGraph, size: int, rng: np.random.Generator,
+                 whole: int | None = None) -> np.ndarray:
+    """A unit per candidate: its cluster (component of `graph`) where that holds at most `whole`
+    (default `size`) plots, else one of ceil(2 plots / size) connected regions of it (about
+    size / 2 plots, so `neighbourhoods` packs a few into one of up to `size`): the graph Voronoi
+    cells (multi-source BFS) of seeds drawn at random in the cluster, so borders move between
+    calls."""
+    comp = graph.comp
+    plots = np.bincount(comp)
+    big = plots > (size if whole is None else max(whole, size))
+    if not big.any():
+        return comp
+    nodes = np.flatnonzero(big[comp])
+    order = nodes[np.lexsort((rng.random(len(nodes)), comp[nodes]))]
+    first = np.searchsorted(comp[order], comp[order])  # rank within its cluster
+    rank = np.arange(len(order)) - first
+    seeds = order[rank < np.ceil(2 * plots[comp[order]] / size)]
+    _, _, source = csgraph.dijkstra(graph.adj, indices=seeds, unweighted=True, min_only=True,
+                                    return_predecessors=True)
+    unit = comp.copy()
+    cell = np.unique(source[nodes], return_inverse=True)[1]
+    unit[nodes] = len(plots) + cell
+    return np.unique(unit, return_inverse=True)[1]

@@ -1,0 +1,231 @@
+"""Neighbourhoods that are parts of a cluster (optimizer/blocks/neighbourhood.py): on small grids,
+every choice on a region's free plots that the region's sub-rule accepts keeps the whole plan
+rule-abiding, and the other way round (enumeration, checked with networkx); without the freezing
+step the sub-rule accepts plans that break the rule; regions are connected parts of one cluster;
+and lns with tiny regions still reaches the brute-force optimum."""
+
+from __future__ import annotations
+
+import itertools
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+import optimizer.blocks.decompose as decompose
+import tests.test_lns as lns_tests
+from optimizer.blocks.cuts import FarmlandGraph, forest_graph, priority_tier
+from optimizer.blocks.neighbourhood import (
+    free_region,
+    free_regions,
+    region_rule,
+    region_units,
+    solve_sub,
+)
+from optimizer.blocks.rule import Rule, RulePart
+from optimizer.model.kpi import FARMLAND, FOREST
+
+MIN = 100.0
+
+
+def grid(rows: int, cols: int, holes: np.ndarray | None = None) -> sp.csr_matrix:
+    g = nx.grid_2d_graph(rows, cols)
+    a = nx.to_scipy_sparse_array(g, nodelist=sorted(g.nodes), format="csr")
+    adj = sp.csr_matrix(a)
+    if holes is not None:  # cut the edges of these nodes (they stay, isolated)
+        keep = sp.diags((~holes).astype(float))
+        adj = sp.csr_matrix(keep @ adj @ keep)
+        adj.eliminate_zeros()
+    return adj
+
+
+def make_rule(seed: int, rows: int = 3, cols: int = 4, forest: bool = True) -> Rule:
+    """Farmland (min 100 mu), its priority tier (min 150 mu) and, optionally, forest connectivity
+    on a grid; columns: f = node, g = n + node."""
+    rng = np.random.default_rng(seed)
+    adj = grid(rows, cols)
+    n = adj.shape[0]
+    area = rng.uniform(20, 80, n)
+    root = rng.random(n) < 0.15
+    g = FarmlandGraph(adj, area, root, MIN, priority=(rng.random(n) < 0.5).astype(float),
+                      big_tier=150.0)
+    every = np.arange(n)
+    parts = [RulePart("farmland", g, every, every, FARMLAND)]
+    tier, plots = priority_tier(g)
+    parts.append(RulePart("farmland_tier", tier, every[plots], plots, FARMLAND))
+    if forest:
+        parts.append(RulePart("forest", forest_graph(adj, area, rng.random(n) < 0.3),
+                              n + every, every, FOREST))
+    return Rule(parts)
+
+
+def nx_admissible(rule: Rule, x: np.ndarray) -> bool:
+    """The rule checked independently: every networkx component of each part's chosen plots has
+    area >= min_size or holds a root."""
+    for p in rule.parts:
+        g = nx.from_scipy_sparse_array(p.graph.adj)
+        chosen = np.flatnonzero(x[p.cols] > 0.5)
+        for comp in nx.connected_components(g.subgraph(chosen.tolist())):
+            c = list(comp)
+            if not p.graph.root[c].any() and p.graph.area[c].sum() < p.graph.min_size * (1 - 1e-9):
+                return False
+    return True
+
+
+def random_plan(rule: Rule, n: int, rng: np.random.Generator, forest: bool) -> np.ndarray:
+    """A random rule-abiding plan: random uses, then blocks that break the rule dropped until
+    none does."""
+    use = rng.choice(3 if forest else 2, n, p=[0.3, 0.5, 0.2] if forest else [0.3, 0.7])
+    x = np.concatenate([use == 1, use == 2]).astype(float)
+    while not rule.admissible(x):
+        for action, off in ((FARMLAND, 0), (FOREST, n)):
+            x[off + np.flatnonzero(rule.violating(x, action, n))] = 0.0
+    return x
+
+
+def choices(x: np.ndarray, free: np.ndarray, n: int, forest: bool):
+    """Every plan that agrees with x outside `free`."""
+    for uses in itertools.product(range(3 if forest else 2), repeat=len(free)):
+        y = x.copy()
+        u = np.array(uses, dtype=int)
+        y[free], y[n + free] = (u == 1), (u == 2)
+        yield y
+
+
+def exactness(seed: int, forest: bool, freeze: bool) -> tuple[int, int]:
+    """(whole plans checked, plans the sub-rule accepts although the whole plan breaks the rule);
+    asserts every plan the sub-rule accepts is rule-abiding (with freezing) and vice versa."""
+    rng = np.random.default_rng(seed)
+    rule = make_rule(seed, forest=forest)
+    n = rule.parts[0].graph.n
+    x = random_plan(rule, n, rng, forest)
+    assert rule.admissible(x) and nx_admissible(rule, x)
+    region = np.sort(rng.choice(n, size=int(rng.integers(3, 7)), replace=False))
+    free = free_region(rule, x, region, n) if freeze else region
+    assert np.isin(free, region).all()
+    cols = np.concatenate([free, n + free])
+    sub = region_rule(rule, cols, 2 * n, x)
+    checked = wrong = 0
+    for y in choices(x, free, n, forest):
+        sub_ok, whole_ok = sub.admissible(y[cols]), rule.admissible(y)
+        checked += 1
+        if freeze:
+            assert sub_ok == whole_ok, (seed, free, y)
+            if sub_ok:
+                assert nx_admissible(rule, y), (seed, free, y)
+        wrong += sub_ok and not whole_ok
+    return checked, wrong
+
+
+def test_region_sub_rule_is_exact_after_freezing() -> None:
+    """Farmland + priority tier, and with forest connectivity: over random plans and regions,
+    the sub-rule accepts exactly the choices that keep the whole plan rule-abiding."""
+    total = 0
+    for seed in range(40):
+        total += exactness(seed, forest=False, freeze=True)[0]
+        total += exactness(seed, forest=True, freeze=True)[0]
+    assert total > 5_000
+
+
+def test_without_freezing_the_sub_rule_accepts_rule_breaking_plans() -> None:
+    """A block a-b-c of 3 x 40 mu (no root, min 100): with R = {a, b} unfrozen, b is next to the
+    fixed chosen c and would become a root, so choosing nothing on R passes the sub-rule and
+    leaves c alone at 40 mu; the freezing frees nothing here. On random grids too the unfrozen
+    sub-rule accepts rule-breaking plans."""
+    adj = grid(1, 3)
+    g = FarmlandGraph(adj, np.full(3, 40.0), np.zeros(3, bool), MIN)
+    every = np.arange(3)
+    rule = Rule([RulePart("farmland", g, every, every, FARMLAND)])
+    x = np.ones(3)
+    assert rule.admissible(x)
+    region = np.array([0, 1])
+    sub = region_rule(rule, region, 3, x)
+    y = np.array([0.0, 0.0, 1.0])
+    assert sub.admissible(y[region]) and not rule.admissible(y)
+    assert free_region(rule, x, region, 3).size == 0
+    # c rooted: its part stands alone, so a and b stay free, and b is a root of the sub-rule
+    g2 = FarmlandGraph(adj, np.full(3, 40.0), np.array([False, False, True]), MIN)
+    rule2 = Rule([RulePart("farmland", g2, every, every, FARMLAND)])
+    assert free_region(rule2, x, region, 3).tolist() == [0, 1]
+    assert region_rule(rule2, region, 3, x).parts[0].graph.root.tolist() == [False, True]
+    wrong = sum(exactness(seed, forest=True, freeze=False)[1] for seed in range(40))
+    assert wrong > 0
+
+
+def test_groups_solved_together_stay_apart_and_sound() -> None:
+    """Two adjacent regions freed at once: no plot of the second touches the first, and every
+    pair of choices each group's sub-rule accepts keeps the whole plan rule-abiding."""
+    checked = 0
+    for seed in range(15):
+        rng = np.random.default_rng(100 + seed)
+        rule = make_rule(100 + seed, 3, 4, forest=False)
+        n = rule.parts[0].graph.n
+        x = random_plan(rule, n, rng, False)
+        perm = rng.permutation(n)
+        groups = free_regions(rule, x, [np.sort(perm[:5]), np.sort(perm[5:10])],
+                              rule.parts[0].graph.adj, n)
+        a, b = groups
+        assert not rule.parts[0].graph.adj[a][:, b].nnz
+        subs = [(np.concatenate([g, n + g]), region_rule(rule, np.concatenate([g, n + g]),
+                                                         2 * n, x)) for g in groups]
+        both = np.concatenate(groups)
+        for y in choices(x, both, n, False):
+            if all(s.admissible(y[c]) for c, s in subs):
+                assert rule.admissible(y) and nx_admissible(rule, y), (seed, groups, y)
+                checked += 1
+    assert checked > 50
+
+
+def test_region_units_are_connected_parts_of_one_cluster() -> None:
+    rng = np.random.default_rng(3)
+    holes = rng.random(100) < 0.15
+    adj = grid(10, 10, holes)
+    g = FarmlandGraph(adj, np.ones(100), np.zeros(100, bool))
+    size = 12
+    unit = region_units(g, size, rng)
+    nxg = nx.from_scipy_sparse_array(adj)
+    plots = np.bincount(g.comp)
+    assert plots.max() > size  # the test is about cutting a big cluster
+    for u in np.unique(unit):
+        members = np.flatnonzero(unit == u)
+        assert len(np.unique(g.comp[members])) == 1
+        assert nx.is_connected(nxg.subgraph(members.tolist()))
+    for c in range(len(plots)):
+        cells = np.unique(unit[g.comp == c])
+        assert len(cells) == (1 if plots[c] <= size else int(np.ceil(2 * plots[c] / size)))
+    assert not np.array_equal(unit, region_units(g, size, rng))  # borders move between calls
+    kept = region_units(g, size, rng, whole=int(plots.max()))  # no cluster is cut
+    assert np.array_equal(np.unique(kept, return_inverse=True)[1], g.comp)
+
+
+def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> None:
+    """Neighbourhoods of 2 plots cut every cluster into regions: each improved region, put into
+    the plan alone, keeps the whole plan rule-abiding (networkx check), some regions are frozen
+    in part, and lns still ends at the brute-force optimum."""
+    monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
+    seen = {"subs": 0, "frozen": 0}
+    made = decompose.sub_problems
+    cut = decompose.free_regions
+
+    def freeing(rule, x, groups, adj, n):
+        out = cut(rule, x, groups, adj, n)
+        seen["frozen"] += sum(len(a) - len(b) for a, b in zip(groups, out, strict=True))
+        return out
+
+    def checked(model, rule, x, groups, *args):
+        subs = made(model, rule, x, groups, *args)
+        for sub in subs:
+            found, _ = solve_sub(sub)
+            if found is not None:
+                y = x.copy()
+                y[sub.cols] = found
+                assert rule.admissible(y) and nx_admissible(rule, y)
+                seen["subs"] += 1
+        return subs
+
+    monkeypatch.setattr(decompose, "sub_problems", checked)
+    monkeypatch.setattr(decompose, "free_regions", freeing)
+    lns_tests.test_lns_reaches_the_brute_force_optimum()
+    lns_tests.test_lns_with_forest_connectivity()
+    assert seen["subs"] > 0 and seen["frozen"] > 0, seen

@@ -131,6 +131,14 @@ def test_decomposed_first_plan_on_the_contiguity_cases() -> None:
     assert found >= 8
 
 
+def _without_compactness(inst, s0):
+    """The case's model and rule with the compactness term off (it adds coupling columns)."""
+    s = copy.deepcopy(s0)
+    s.compactness.weight = 0.0
+    pm = build_model(inst, s)
+    return pm, farmland_rule(inst, pm, s)
+
+
 def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_is_solved(
 ) -> None:
     """For the LP's duals, with presolve rows only and with three cut rounds; above the LP
@@ -141,10 +149,7 @@ def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_
     for inst, s0, best in cases:
         if best is None:
             continue
-        s = copy.deepcopy(s0)
-        s.compactness.weight = 0.0
-        pm = build_model(inst, s)
-        rule = farmland_rule(inst, pm, s)
+        pm, rule = _without_compactness(inst, s0)
         for rounds in (0, 3):
             cut, lp = _lp_with_cuts(pm, rule, rounds)
             part = partition(cut, rule, len(pm.candidates))
@@ -329,10 +334,7 @@ def test_every_repair_handed_to_row_generation_takes_its_three_arguments(monkeyp
     for inst, s0, best, _ in CASES:
         if best is None:
             continue
-        s = copy.deepcopy(s0)
-        s.compactness.weight = 0.0
-        pm = build_model(inst, s)
-        rule = farmland_rule(inst, pm, s)
+        pm, rule = _without_compactness(inst, s0)
         cut, lp = _lp_with_cuts(pm, rule, 0)
         part = partition(cut, rule, len(pm.candidates))
         lagrangian_bound(cut, rule, part, lp.row_dual[part.coupling], time_limit=None)

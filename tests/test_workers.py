@@ -33,27 +33,26 @@ def test_negative_workers_is_refused() -> None:
         validate(s)
 
 
-def test_a_script_without_main_guard_gets_no_pool(tmp_path: Path) -> None:
-    # each forkserver worker would import the script again (and start its own pool): the
-    # Runner must solve in this process instead of crashing
-    script = tmp_path / "unguarded.py"
-    script.write_text(textwrap.dedent("""
-        from optimizer.blocks.neighbourhood import Runner
-        with Runner(2) as r:
-            print("pool" if r._pool is not None else "here", r.workers)
-    """), encoding="utf-8")
+def _runner_in_script(tmp_path: Path, name: str, body: str) -> list[str]:
+    """Run `body` as a script of its own; its printed words."""
+    script = tmp_path / name
+    script.write_text("from optimizer.blocks.neighbourhood import Runner\n" + textwrap.dedent(body),
+                      encoding="utf-8")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["here", "1"]
-    guarded = tmp_path / "guarded.py"
-    guarded.write_text(textwrap.dedent("""
-        from optimizer.blocks.neighbourhood import Runner
+    return out.stdout.split()
+
+
+def test_a_script_without_main_guard_gets_no_pool(tmp_path: Path) -> None:
+    # each forkserver worker would import the script again (and start its own pool): the
+    # Runner must solve in this process instead of crashing
+    assert _runner_in_script(tmp_path, "unguarded.py", """
+        with Runner(2) as r:
+            print("pool" if r._pool is not None else "here", r.workers)
+    """) == ["here", "1"]
+    assert _runner_in_script(tmp_path, "guarded.py", """
         if __name__ == "__main__":
             with Runner(2) as r:
                 print("pool" if r._pool is not None else "here", r.workers)
-    """), encoding="utf-8")
-    out = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["pool", "2"]
+    """) == ["pool", "2"]

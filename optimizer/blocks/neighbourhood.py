@@ -143,22 +143,30 @@ def _sub_rule(rule: Rule, cols: np.ndarray, num_cols: int) -> Rule:
     return Rule(parts)
 
 
+def restriction_repair(rule: Rule, end: float, mip_gap: float | None = None
+                       ) -> Callable[[np.ndarray, ArrayModel, np.ndarray | None],
+                                     np.ndarray | None]:
+    """`_row_generation`'s Repair for a small model: the restriction seeded with the blocks of
+    the rule-breaking plan x, started from the best plan, until `end` (perf_counter)."""
+    def repaired(x: np.ndarray, current: ArrayModel, best: np.ndarray | None
+                 ) -> np.ndarray | None:
+        left = end - time.perf_counter()
+        if left < 0.2:
+            return None
+        opts = SolveOptions(time_limit=left) if mip_gap is None else SolveOptions(
+            time_limit=left, mip_gap=mip_gap)
+        return construct(current, rule, opts, hint=x, start=best).x
+
+    return repaired
+
+
 def solve_sub(sub: SubProblem) -> tuple[np.ndarray | None, float]:
     """Row generation on one neighbourhood from its current values: an improved rule-abiding
     assignment of its columns (or None) and the seconds spent. Runs in a worker process."""
     t0 = time.perf_counter()
     opts = SolveOptions(time_limit=sub.time_limit, mip_gap=sub.mip_gap, threads=1)
 
-    def repaired(x: np.ndarray, current: ArrayModel, best: np.ndarray | None) -> np.ndarray | None:
-        """The restriction seeded with the blocks of the rule-breaking plan x and of the best
-        plan (its warm start)."""
-        left = sub.time_limit - (time.perf_counter() - t0)
-        if left < 0.2:
-            return None
-        built = construct(current, sub.rule, SolveOptions(time_limit=left, mip_gap=sub.mip_gap),
-                          hint=x, start=best)
-        return built.x
-
+    repaired = restriction_repair(sub.rule, t0 + sub.time_limit, sub.mip_gap)
     # a warm start that breaks the sub-model (importance: the plan with one plot changed) is
     # no incumbent: it is not handed over, and any rule-abiding feasible assignment is an answer
     warm_ok = sub.model.max_violation(sub.warm) <= tolerance(sub.model) and \

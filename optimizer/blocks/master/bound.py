@@ -32,11 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.blocks.construct import construct
 from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
 from optimizer.blocks.master.partition import Partition, partition
 from optimizer.blocks.master.restricted import MAX_COUPLING
-from optimizer.blocks.neighbourhood import Runner, _sub_rule
+from optimizer.blocks.neighbourhood import Runner, _sub_rule, restriction_repair
 from optimizer.blocks.rule import Rule
 from optimizer.blocks.search import _row_generation
 from solvers import get_backend
@@ -189,14 +188,7 @@ def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, b
     t0 = time.perf_counter()
     opts = SolveOptions(time_limit=p.time_limit, mip_gap=1e-6, threads=1)
 
-    def repaired(x: np.ndarray, current: ArrayModel, best: np.ndarray | None
-                 ) -> np.ndarray | None:
-        """`_row_generation`'s Repair: the restriction seeded with x's blocks, from `best`."""
-        left = p.time_limit - (time.perf_counter() - t0)
-        if left < 0.2:
-            return None
-        return construct(current, p.rule, SolveOptions(time_limit=left), hint=x, start=best).x
-
+    repaired = restriction_repair(p.rule, t0 + p.time_limit)
     out = _row_generation(p.model, p.rule, get_backend("highs"), opts, t0, p.warm,
                           lambda _m: None, repaired)
     res = out.result

@@ -36,6 +36,8 @@ from solvers.base import (
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 
+MIN_SEARCH_S = 0.01  # a build that used up the limit: SCIP only checks the warm start
+
 _STATUS = {
     "optimal": Termination.OPTIMAL,
     "gaplimit": Termination.OPTIMAL,  # stopped within the requested gap
@@ -345,6 +347,8 @@ class ScipBackend(Backend):
                 scip.setSolVal(sol, var, value)
             stats["warm_start_accepted"] = float(bool(scip.addSol(sol, free=True)))
         build_time = time.perf_counter() - t0
+        if opts.time_limit is not None:  # the limit covers the build: SCIP gets what is left
+            scip.setParam("limits/time", max(MIN_SEARCH_S, float(opts.time_limit) - build_time))
 
         t1 = time.perf_counter()
         try:

@@ -387,7 +387,7 @@ def _assign(points: np.ndarray, polys: gpd.GeoDataFrame, column: str) -> np.ndar
     return polys[column].to_numpy()[idx]
 
 
-def _zone_frame(geom: BaseGeometry, name: str) -> gpd.GeoDataFrame:
+def zone_frame(geom: BaseGeometry, name: str) -> gpd.GeoDataFrame:
     """One MultiPolygon row with the polygons of geom (clipping can leave stray lines/points)."""
     parts = shapely.get_parts(shapely.get_parts(shapely.force_2d(geom)))
     polys = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)]
@@ -591,7 +591,7 @@ def build(district: str, plots: int | None, seed: int, progress: Progress | None
             geom = shapely.coverage_union_all(geoms[table["land_use"].to_numpy() == z])
         else:
             geom = zones[z]
-        layers[z] = _zone_frame(geom, z)
+        layers[z] = zone_frame(geom, z)
     layers[TOWNSHIPS_LAYER] = units
     meta = {"generator": "instances.generator", "generator_version": GENERATOR_VERSION,
             "district": name, "seed": str(seed), "plots": str(len(geoms)),

@@ -30,7 +30,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from instances.generator import _zone_frame, write_layers
+from instances.generator import write_layers, zone_frame
 from instances.instance import Instance
 from instances.loader import load_instance
 from instances.schema import META_LAYER, PLOT_COLUMNS, PLOTS_LAYER, TOWNSHIPS_LAYER, ZONE_LAYERS
@@ -199,7 +199,7 @@ def _instance(frame: gpd.GeoDataFrame, zones: dict[str, gpd.GeoDataFrame] | None
     for name in ZONE_LAYERS:
         if name not in layers:
             mask = plots["land_use"].to_numpy() == name
-            layers[name] = _zone_frame(shapely.union_all(geoms[mask]) if mask.any()
+            layers[name] = zone_frame(shapely.union_all(geoms[mask]) if mask.any()
                                        else shapely.Polygon(), name).to_crs(plots.crs)
     with tempfile.TemporaryDirectory(prefix="greenbelt-api-") as tmp:
         path = Path(tmp) / f"{Path(str(frame.attrs.get(SOURCE, 'plots'))).stem}.gpkg"

@@ -19,7 +19,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from instances.generator import _zone_frame, write_layers
+from instances.generator import write_layers, zone_frame
 from instances.schema import (
     CANDIDATE_LAND_USES,
     CRS_EPSG,
@@ -274,11 +274,11 @@ def _zone_layers(mapping: Mapping, plots: gpd.GeoDataFrame, problems: list[str],
         if src is None:
             if name in ("farmland", "forest"):
                 use = plots["land_use"].to_numpy() == name
-                layers[name] = _zone_frame(shapely.union_all(geoms[use]), name)
+                layers[name] = zone_frame(shapely.union_all(geoms[use]), name)
                 notes.append(f"zone '{name}': no layer given, taken as the {use.sum()} plots "
                              f"whose land use is {name} (dissolved)")
             elif name != TOWNSHIPS_LAYER:
-                layers[name] = _zone_frame(shapely.Polygon(), name)
+                layers[name] = zone_frame(shapely.Polygon(), name)
                 notes.append(f"zone '{name}': no layer given, {ABSENT_ZONE[name]}")
             continue
         try:
@@ -305,7 +305,7 @@ def _zone_layers(mapping: Mapping, plots: gpd.GeoDataFrame, problems: list[str],
                 crs=plots.crs)
             continue
         valid = shapely.make_valid(gdf.geometry.to_numpy())
-        layers[name] = _zone_frame(shapely.union_all(valid), name)
+        layers[name] = zone_frame(shapely.union_all(valid), name)
     return layers
 
 

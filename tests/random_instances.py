@@ -243,3 +243,17 @@ def all_plans(inst: Instance) -> np.ndarray:
 def optimum(inst: Instance, s: Scenario) -> float | None:
     allowed, values = plan_values(inst, s, all_plans(inst))
     return float(values[allowed].min()) if allowed.any() else None
+
+
+def without_coupling_extras(inst: Instance, s0: Scenario, forest: bool = True
+                            ) -> tuple[Scenario, PlanModel, object]:
+    """The case's scenario, model and block rule with the compactness term off (it adds
+    coupling columns) and, with forest=False, forest connectivity off too."""
+    from optimizer.blocks.rule import farmland_rule
+
+    s = copy.deepcopy(s0)
+    s.compactness.weight = 0.0
+    if not forest:
+        s.contiguity.forest_connected = False
+    pm = build_model(inst, s)
+    return s, pm, farmland_rule(inst, pm, s)

@@ -26,6 +26,7 @@ from optimizer.plan.solve import solve_plan
 from solvers.base import Backend, SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
+from tests.random_instances import without_coupling_extras
 from tests.test_contiguity_enumeration import Case, bits, make_cases, truth
 from tests.test_contiguous_solve import CASES
 from tests.test_model_bruteforce import plan_objective
@@ -105,10 +106,7 @@ def _block_plots(A: sp.csr_matrix, n: int, b: int) -> list[int]:
 def test_constructed_plan_abides_and_costs_at_least_the_optimum() -> None:
     found = 0
     for inst, s0, best, _ in CASES:
-        s = copy.deepcopy(s0)
-        s.compactness.weight, s.contiguity.forest_connected = 0.0, False
-        pm = build_model(inst, s)
-        rule = farmland_rule(inst, pm, s)
+        s, pm, rule = without_coupling_extras(inst, s0, forest=False)
         model = with_presolve(pm.model, rule, pm)
         built = construct(model, rule, SolveOptions(time_limit=20, mip_gap=0.0),
                           family_rows=pm.family_rows)

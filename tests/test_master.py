@@ -28,7 +28,13 @@ from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Termination
-from tests.random_instances import block_rule_ok, optimum, plan_values, random_case
+from tests.random_instances import (
+    block_rule_ok,
+    optimum,
+    plan_values,
+    random_case,
+    without_coupling_extras,
+)
 from tests.test_contiguous_solve import CASES, rule_ok
 from tests.test_model_bruteforce import plan_objective
 
@@ -113,10 +119,7 @@ def test_decomposed_first_plan_abides_meets_every_target_and_costs_at_least_the_
 def test_decomposed_first_plan_on_the_contiguity_cases() -> None:
     found = 0
     for inst, s0, best, _ in CASES:
-        s = copy.deepcopy(s0)
-        s.compactness.weight, s.contiguity.forest_connected = 0.0, False
-        pm = build_model(inst, s)
-        rule = farmland_rule(inst, pm, s)
+        s, pm, rule = without_coupling_extras(inst, s0, forest=False)
         cut, lp = _lp_with_cuts(pm, rule)
         if not lp.has_solution:
             assert best is None
@@ -133,10 +136,7 @@ def test_decomposed_first_plan_on_the_contiguity_cases() -> None:
 
 def _without_compactness(inst, s0):
     """The case's model and rule with the compactness term off (it adds coupling columns)."""
-    s = copy.deepcopy(s0)
-    s.compactness.weight = 0.0
-    pm = build_model(inst, s)
-    return pm, farmland_rule(inst, pm, s)
+    return without_coupling_extras(inst, s0)[1:]
 
 
 def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_is_solved(

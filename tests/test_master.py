@@ -341,26 +341,3 @@ def test_every_repair_handed_to_row_generation_takes_its_three_arguments(monkeyp
         if calls:
             break
     assert calls, "no pricing problem was solved"
-
-
-def test_more_lp_cut_rounds_stay_valid_and_go_on_while_they_gain() -> None:
-    """`lp_bound(more=True)` (the lns bound phase): past the asked rounds while each raises the
-    bound by LP_MIN_GAIN; every bound stays below the enumerated optimum and at least the
-    bound of fewer rounds."""
-    went_on = 0
-    cases = [(inst, s, best) for inst, s, best, _ in CASES] + [(i, s, b) for _, i, s, b in RANDOM]
-    for inst, s, best in cases:
-        if best is None:
-            continue
-        pm, rule = _without_compactness(inst, s)
-        model = with_presolve(pm.model, rule, pm)
-        tol = 1e-6 * max(1.0, abs(best))
-        said: list[str] = []
-        _, one, *_ = decompose.lp_bound(model, rule, SolveOptions(), 0.0, 1.0, said.append, 1)
-        assert len(said) <= 1
-        said = []
-        _, more, *_ = decompose.lp_bound(model, rule, SolveOptions(), 0.0, 1.0, said.append, 1,
-                                         more=True)
-        assert one - tol <= more <= best + tol
-        went_on += len(said) > 1
-    assert went_on  # some case needed more than one round of cuts

@@ -72,9 +72,6 @@ AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots
 DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes first (measured)
 LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
-LP_MAX_ROUNDS = 100  # LP cut rounds at most (`lp_bound` with more=True) ...
-LP_MIN_GAIN = 1e-4  # ... past LP_ROUNDS only while each raises the bound this much (relative)
-LP_MORE_SHARE = 0.1  # ... and within this share of the time limit
 LNS_SHARE = 0.3  # construction, bound and neighbourhoods: up to this share of the time
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 SPLIT_FROM = 2_000  # plots: a larger cluster is cut into regions (a smaller one stays whole:
@@ -100,22 +97,15 @@ def _infeasible(model: ArrayModel, family_rows: dict[str, slice], opts: SolveOpt
 
 def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
              say: Callable[[str], None], rounds: int = LP_ROUNDS,
-             duals: list[np.ndarray] | None = None, more: bool = False
+             duals: list[np.ndarray] | None = None
              ) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
     """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible);
-    each optimal LP's row duals are appended to `duals`. With `more`, rounds go on past `rounds`
-    while each raises the bound by LP_MIN_GAIN (relative) and LP_MORE_SHARE of the time limit is
-    not used up (chaoyang_c50000: 8 rounds 2,654,962, 26 rounds 2,667,717; the separator's rows
-    still raise it there, where the rule's cost is 5% of the plan)."""
+    each optimal LP's row duals are appended to `duals`."""
     sep = CombinedSeparator(rule, fractional=True)
     highs = get_backend("highs")
-    bound, x, gain = -np.inf, None, np.inf
-    for k in range(LP_MAX_ROUNDS if more else rounds):
+    bound, x = -np.inf, None
+    for k in range(rounds):
         if _expired(opts, t0):
-            break
-        if k >= rounds and (gain < LP_MIN_GAIN * abs(bound) or (
-                opts.time_limit is not None
-                and time.perf_counter() - t0 > LP_MORE_SHARE * opts.time_limit)):
             break
         lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, share)))
         if lp.termination is Termination.INFEASIBLE:
@@ -124,7 +114,6 @@ def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share
             break
         x = lp.x
         if lp.termination is Termination.OPTIMAL and lp.objective is not None:
-            gain = lp.objective - bound
             bound = max(bound, lp.objective)
         if duals is not None and lp.row_dual is not None:
             duals.append(lp.row_dual)
@@ -181,7 +170,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     first = [] if built.x is None else [time.perf_counter() - t0 - (
         built.seconds - built.first_s if built.first_s is not None else 0.0)]
     cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say,
-                                                      duals=duals, more=True)
+                                                      duals=duals)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
         return _infeasible(cut_model, pm.family_rows, opts, t0)
     bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)

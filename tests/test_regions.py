@@ -229,3 +229,53 @@ def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> N
     lns_tests.test_lns_reaches_the_brute_force_optimum()
     lns_tests.test_lns_with_forest_connectivity()
     assert seen["subs"] > 0 and seen["frozen"] > 0, seen
+
+
+def test_restriction_neighbourhood_abides_keeps_every_row_and_never_beats_enumeration(
+        monkeypatch) -> None:
+    """A neighbourhood with a hint and no polish (a giant cluster's regions) is solved by the
+    restriction alone: from the WORST rule-abiding plan (enumerated), the whole candidate set
+    free and the LP point as hint, its answer abides by the rule (networkx), keeps every row,
+    costs at least the enumerated optimum and, somewhere, improves; row generation never runs."""
+    import optimizer.blocks.neighbourhood as nb
+    from optimizer.blocks.rule import with_presolve
+    from optimizer.blocks.search import _full_x, _lp
+    from solvers import get_backend
+    from solvers.base import SolveOptions
+    from tests.random_instances import all_plans, plan_values, random_case, without_coupling_extras
+
+    def no_rowgen(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise AssertionError("row generation ran in a restriction-only neighbourhood")
+
+    monkeypatch.setattr(nb, "_row_generation", no_rowgen)
+    improved = checked = 0
+    for seed in range(40):
+        case = random_case(seed)
+        case.scenario.contiguity.enabled = True
+        s, pm, rule = without_coupling_extras(case.inst, case.scenario)
+        plans = all_plans(case.inst)
+        allowed, values = plan_values(case.inst, s, plans)
+        if allowed.sum() < 2:
+            continue
+        model = with_presolve(pm.model, rule, pm)
+        worst = np.flatnonzero(allowed)[np.argmax(values[allowed])]
+        x = _full_x(model, pm, plans[worst])
+        lp = get_backend("highs").solve(_lp(model), SolveOptions())
+        if x is None or not lp.has_solution:
+            continue
+        nc = len(pm.candidates)
+        cols = np.arange(2 * nc)
+        sub = nb.sub_problems(model, rule, x, [cols], 2 * nc, 10.0, 0.0, lp.x, False)[0]
+        found, _ = nb.solve_sub(sub)
+        checked += 1
+        if found is None:
+            continue
+        y = x.copy()
+        y[sub.cols] = found
+        assert rule.admissible(y) and nx_admissible(rule, y), seed
+        assert model.max_violation(y) <= 1e-6, seed
+        assert model.objective_value(y) < model.objective_value(x), seed
+        best = float(values[allowed].min())
+        assert model.objective_value(y) >= best - 1e-6 * max(1.0, abs(best)), seed
+        improved += 1
+    assert checked >= 10 and improved >= 3, (checked, improved)

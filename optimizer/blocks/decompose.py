@@ -14,8 +14,10 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
 3. fix-and-optimise (`neighbourhood`): candidate clusters (connected components of the candidate
    adjacency) interact only through the aggregate target rows; groups of clusters, those where
    the LP point and the plan disagree most first, are freed with the rest fixed and re-solved
-   exactly by row generation, several at once on a process pool or a Dask cluster (each group
-   owns a share of every row's slack), improvements kept;
+   (the restriction seeded with the LP point's and the plan's blocks, then row generation
+   from there; where a giant cluster is cut into regions, the restriction alone, in 1-3 s,
+   until LNS_REGION_SHARE of the time), several at once on a process pool or a Dask cluster
+   (each group owns a share of every row's slack), improvements kept;
 4. the rest of the time (from LNS_SHARE of it): the whole model, warm-started from the best plan
    with the LP cuts; every rule-breaking optimum of a relaxation is repaired by `restrict_into`
    (the restriction seeded with its blocks and the best plan's: on Daxing 10k it took the plan
@@ -73,6 +75,9 @@ DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes 
 LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.3  # construction, bound and neighbourhoods: up to this share of the time
+LNS_REGION_SHARE = 0.7  # ... where a giant cluster is cut into regions (restriction-only
+# neighbourhoods: chaoyang_c50000 went 2,800,885 -> 2,731,894 in 200 s where row-generation
+# neighbourhoods reached 2,762,495, measured)
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 SPLIT_FROM = 2_000  # plots: a larger cluster is cut into regions (a smaller one stays whole:
 # on daxing_c10000, clusters of ~1,000 plots whole ended 0.08% better than cut, measured)
@@ -339,10 +344,14 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
     rng = np.random.default_rng(opts.seed)
     k = int(region_units(graph, GROUP_PLOTS, rng, SPLIT_FROM).max()) + 1 if nc else 0
     visits = np.zeros(nc)  # per candidate: how often it was free
+    # a giant cluster's regions: the restriction alone per neighbourhood, so many more of them
+    # fit (each 1-3 s instead of SUB_LIMIT); whole clusters: row generation polishes after it
+    polish = not (np.bincount(graph.comp) > SPLIT_FROM).any()
     idle, obj = 0, model.objective_value(x)
     while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
         left = None if opts.time_limit is None else (
-            LNS_SHARE * opts.time_limit - (time.perf_counter() - t0))
+            (LNS_SHARE if polish else LNS_REGION_SHARE) * opts.time_limit
+            - (time.perf_counter() - t0))
         if left is not None and left < 1.0:
             break
         if (gap := relative_gap(obj, bound)) is not None and gap <= opts.mip_gap:
@@ -358,7 +367,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
         cols = [np.concatenate([g, nc + g]) for g in groups]
         limit = SUB_LIMIT if left is None else max(0.5, min(SUB_LIMIT, left))
         t = time.perf_counter()
-        subs = sub_problems(model, rule, x, cols, 2 * nc, limit, opts.mip_gap)
+        subs = sub_problems(model, rule, x, cols, 2 * nc, limit, opts.mip_gap, x_lp, polish)
         found = runner.map(subs)
         y = x.copy()
         for sub, (xs, _secs) in zip(subs, found, strict=True):

@@ -16,8 +16,9 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    the LP point and the plan disagree most first, are freed with the rest fixed and re-solved
    (the restriction seeded with the LP point's and the plan's blocks, then row generation
    from there; where a giant cluster is cut into regions, the restriction alone, in 1-3 s,
-   until LNS_REGION_SHARE of the time), several at once on a process pool or a Dask cluster
-   (each group owns a share of every row's slack), improvements kept;
+   until LNS_REGION_SHARE of the time, and no restriction around the LP point after them),
+   several at once on a process pool or a Dask cluster (each group owns a share of every
+   row's slack), improvements kept;
 4. the rest of the time (from LNS_SHARE of it): the whole model, warm-started from the best plan
    with the LP cuts; every rule-breaking optimum of a relaxation is repaired by `restrict_into`
    (the restriction seeded with its blocks and the best plan's: on Daxing 10k it took the plan
@@ -75,9 +76,10 @@ DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes 
 LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.3  # construction, bound and neighbourhoods: up to this share of the time
-LNS_REGION_SHARE = 0.7  # ... where a giant cluster is cut into regions (restriction-only
+LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restriction-only
 # neighbourhoods: chaoyang_c50000 went 2,800,885 -> 2,731,894 in 200 s where row-generation
-# neighbourhoods reached 2,762,495, measured)
+# neighbourhoods reached 2,762,495; with 0.7 of 600 s the plan was better but the last phase,
+# short of time, left the bound 0.17% lower: measured)
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 SPLIT_FROM = 2_000  # plots: a larger cluster is cut into regions (a smaller one stays whole:
 # on daxing_c10000, clusters of ~1,000 plots whole ended 0.08% better than cut, measured)
@@ -200,8 +202,10 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     end = None if opts.time_limit is None else t0 + opts.time_limit
     enough = bound + opts.mip_gap * abs(bound) if np.isfinite(bound) else None
     repaired = partial(restrict_into, pm, rule, inst.num_plots, end, opts.mip_gap, enough)
-    if x is not None and x_lp is not None and not _expired(opts, t0):
-        # the restriction around the LP point with the cuts: a better start for the last phase
+    # the restriction around the LP point with the cuts: a better start for the last phase —
+    # unless the region neighbourhoods were that restriction already (chaoyang_c50000 after
+    # them: nothing in 92 s; the time goes to the last phase's bound)
+    if x is not None and x_lp is not None and not _giant(rule) and not _expired(opts, t0):
         t = time.perf_counter()
         near = restrict_into(pm, rule, inst.num_plots, end, opts.mip_gap, enough, x_lp,
                              cut_model, x)
@@ -346,7 +350,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
     visits = np.zeros(nc)  # per candidate: how often it was free
     # a giant cluster's regions: the restriction alone per neighbourhood, so many more of them
     # fit (each 1-3 s instead of SUB_LIMIT); whole clusters: row generation polishes after it
-    polish = not (np.bincount(graph.comp) > SPLIT_FROM).any()
+    polish = not _giant(rule)
     idle, obj = 0, model.objective_value(x)
     while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
         left = None if opts.time_limit is None else (
@@ -385,6 +389,11 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
         if left is None and idle >= STALL_ROUNDS:
             break
     return x
+
+
+def _giant(rule: Rule) -> bool:
+    """Whether a cluster exceeds SPLIT_FROM plots (its neighbourhoods are regions)."""
+    return bool((np.bincount(rule.parts[0].graph.comp) > SPLIT_FROM).any())
 
 
 def _disagreement(model: ArrayModel, x: np.ndarray, x_lp: np.ndarray | None, nc: int,

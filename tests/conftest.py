@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -87,3 +89,16 @@ def _private_derived_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     mp.setenv("GREENBELT_CACHE", str(tmp_path_factory.mktemp("greenbelt-cache")))
     yield
     mp.undo()
+
+
+def generated_instance(path: Path, plots: int, seed: int = 3, district: str = "chaoyang") -> Path:
+    """A generated district instance at `path`, through the CLI's `generate` (as a user makes
+    one); fails the test with the command's output if it does not exit 0."""
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    r = CliRunner().invoke(app, ["generate", "--district", district, "--plots", str(plots),
+                                 "--seed", str(seed), "--out", str(path)])
+    assert r.exit_code == 0, r.output
+    return path

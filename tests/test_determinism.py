@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from optimizer.cli import app
+from tests.conftest import generated_instance
 
 runner = CliRunner()
 TIMING_FIELDS = ("timings",)  # plus solver.build_s / solver.solve_s (documented in the README)
@@ -21,10 +22,7 @@ def without_timings(summary: dict) -> dict:
 
 
 def test_same_input_same_summary(tmp_path: Path) -> None:
-    inst = tmp_path / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "800", "--seed", "3",
-                            "--out", str(inst)])
-    assert r.exit_code == 0, r.output
+    inst = generated_instance(tmp_path / "cy.gpkg", 800)
     runs = []
     for k in range(2):
         out = tmp_path / f"run{k}"

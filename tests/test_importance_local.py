@@ -14,6 +14,7 @@ import pytest
 
 from optimizer.batch.importance import plot_importance
 from optimizer.batch.local import free_plots
+from tests.conftest import generated_instance
 from tests.test_portfolio_importance import brute_replacement, case, feasible_plans
 
 
@@ -91,10 +92,7 @@ def test_command_with_no_full_re_solves(tmp_path: Path) -> None:
     from optimizer.cli import app
 
     runner = CliRunner()
-    inst = tmp_path / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "600", "--seed", "3",
-                            "--out", str(inst)])
-    assert r.exit_code == 0, r.output
+    inst = generated_instance(tmp_path / "cy.gpkg", 600)
     out = tmp_path / "imp"
     r = runner.invoke(app, ["importance", str(inst), "--out", str(out), "--workers", "1",
                             "--gap", "0.01", "--full-budget", "0"])

@@ -23,6 +23,7 @@ from optimizer.cli import app
 from optimizer.model.scenario import Scenario
 from optimizer.plan.solve import solve_plan
 from solvers.result import Result, Termination
+from tests.conftest import generated_instance
 
 MARKER, MANIFEST = "outputs.incomplete", "outputs.json"  # documented in the README
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,11 +32,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("set") / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "600", "--seed", "5",
-                            "--out", str(path)])
-    assert r.exit_code == 0, r.output
-    return path
+    return generated_instance(tmp_path_factory.mktemp("set") / "cy.gpkg", 600, seed=5)
 
 
 def one_line(output: str, *fragments: str) -> None:

@@ -22,6 +22,7 @@ import pytest
 from optimizer.batch.importance import plot_importance
 from optimizer.batch.portfolio import run_portfolio
 from optimizer.blocks.rule import farmland_blocks
+from tests.conftest import generated_instance
 from tests.test_model_bruteforce import enumerate_plans, plan_objective, random_case
 
 
@@ -187,10 +188,7 @@ def test_commands_end_to_end(tmp_path: Path) -> None:
     from optimizer.cli import app
 
     runner = CliRunner()
-    inst = tmp_path / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "800", "--seed", "3",
-                            "--out", str(inst)])
-    assert r.exit_code == 0, r.output
+    inst = generated_instance(tmp_path / "cy.gpkg", 800)
     pf = tmp_path / "pf"
     r = runner.invoke(app, ["portfolio", str(inst), "--out", str(pf), "--plans", "3",
                             "--gap", "0.05", "--diversity", "0.1"])

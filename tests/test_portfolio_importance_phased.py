@@ -23,6 +23,7 @@ import pytest
 from optimizer.batch.importance import plot_importance
 from optimizer.batch.portfolio import run_portfolio
 from optimizer.plan.check import check_actions
+from tests.conftest import generated_instance
 from tests.test_phasing import phased_case, schedules
 
 SHAPES = ((2, 3, 3), (2, 4, 2))  # rows, cols, years
@@ -235,10 +236,7 @@ def test_a_plan_file_without_years_is_refused_in_one_line(tmp_path: Path) -> Non
     from optimizer.cli import app
 
     runner = CliRunner()
-    inst = tmp_path / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "500", "--seed", "3",
-                            "--out", str(inst)])
-    assert r.exit_code == 0, r.output
+    inst = generated_instance(tmp_path / "cy.gpkg", 500)
     from instances.loader import load_instance
 
     ids = load_instance(inst).plots["plot_id"].astype(str)

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from optimizer.cli import app
+from tests.conftest import generated_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -23,11 +24,7 @@ SLOW = '[compactness]\nweight = 50\nform = "boundary"\n[solver]\nmip_gap = 0\nti
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("life") / "cy.gpkg"
-    r = runner.invoke(app, ["generate", "--district", "chaoyang", "--plots", "800", "--seed", "3",
-                            "--out", str(path)])
-    assert r.exit_code == 0, r.output
-    return path
+    return generated_instance(tmp_path_factory.mktemp("life") / "cy.gpkg", 800)
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -91,3 +91,38 @@ def test_bad_scenarios_are_one_line_errors(tmp_path: Path, text: str, fragment: 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="not found"):
         load_scenario(tmp_path / "nope.toml")
+
+
+def test_auto_budget_pays_for_the_plots_that_must_be_vacated() -> None:
+    """Where the illegal buildings that must go exceed the reduction target (Daxing at 50k
+    candidates: 5,530 mu against 1,796), the auto budget is per mu of that area: before, their
+    demolition alone cost more than the budget and the seed scenario was infeasible."""
+    import numpy as np
+
+    from optimizer.model.targets import instance_targets
+    from optimizer.plan.solve import solve_plan
+    from tests.conftest import grid_instance
+
+    inst = grid_instance(np.random.default_rng(5), 4, 4)
+    p = inst.plots
+    p["collective"] = True
+    p["land_use"] = "collective_industrial"
+    p["soil_suitable"], p["polluted"] = True, False
+    p["share_priority"] = 1.0  # the priority shares hold whatever is vacated
+    illegal = np.zeros(len(p), bool)
+    illegal[[1, 6, 11]] = True
+    p["illegal"] = illegal
+    forced_mu = float(p.loc[illegal, "area_mu"].sum())  # hand count: all three may go
+    s = Scenario()
+    s.targets.central_reduction_mu = s.targets.total_reduction_mu = 1.0
+    s.targets.priority_farmland_mu = 0.0
+    s.contiguity.enabled = False
+    dt = instance_targets(inst, s)
+    assert dt.budget_wan == pytest.approx(s.budget.wan_per_mu_of_target * forced_mu)
+    # demolition + reclamation <= 128 万元/mu < 200: the forced plots fit the auto budget
+    plan = solve_plan(inst, s, backend="highs", time_limit=30)
+    assert not plan.elastic and plan.result.has_solution
+    assert set(np.flatnonzero(plan.actions != 0)) >= {1, 6, 11}
+    # an explicit figure is taken as it is
+    s.budget.total_wan = 123.0
+    assert instance_targets(inst, s).budget_wan == 123.0

@@ -54,7 +54,9 @@ class Eligibility:
 
 @dataclass
 class Budget:
-    # Total budget (万元). "auto" = wan_per_mu_of_target x the total reduction target.
+    # Total budget (万元). "auto" = wan_per_mu_of_target x the total reduction target, or x the
+    # area that must be vacated anyway (illegal buildings) where that is larger: Daxing at 50k
+    # candidates must vacate 5,530 mu, 3x its 1,796-mu target, and that alone cost the budget.
     total_wan: float | str = "auto"
     # Generous on purpose (cheapest land costs ~100-150 万元/mu on generated instances): the seeds
     # give no figure; a tight budget is a scenario choice.
@@ -347,14 +349,17 @@ CITY_TOTAL_MU = 16_410.0 * 1500.0  # Beijing's area, 16,410 km2
 
 
 def district_targets(
-    s: Scenario, meta: dict[str, str], study_area_mu: float | None = None
+    s: Scenario, meta: dict[str, str], study_area_mu: float | None = None,
+    must_vacate_mu: float = 0.0,
 ) -> DistrictTargets:
     """Resolve "auto" figures to this instance's share of the citywide targets.
 
     Shares (documented in README): the central-city reduction by central-city area,
     the citywide net reduction by total area, the priority farmland by priority-zone area,
     all read from the instance's `meta` table (city_* and district_* reference areas).
-    Without those references, "auto" means the instance is the whole city.
+    Without those references, "auto" means the instance is the whole city. The "auto" budget
+    is wan_per_mu_of_target per mu of the larger of the reduction total and `must_vacate_mu`
+    (the candidate area that must be vacated whatever the plan: `targets.instance_targets`).
     """
     t = s.targets
     ratios = {}
@@ -370,7 +375,8 @@ def district_targets(
              if t.total_reduction_mu == "auto" else float(t.total_reduction_mu))
     farmland = (SEED_PRIORITY_FARMLAND_MU * ratios["priority"]
                 if t.priority_farmland_mu == "auto" else float(t.priority_farmland_mu))
-    budget = (s.budget.wan_per_mu_of_target * total
+    # "auto" pays for the larger of the reduction target and what must be vacated anyway
+    budget = (s.budget.wan_per_mu_of_target * max(total, must_vacate_mu)
               if s.budget.total_wan == "auto" else float(s.budget.total_wan))
     note = ", ".join(f"{k} share {v:.4f}" for k, v in ratios.items())
     return DistrictTargets(central, total, farmland, budget, note)

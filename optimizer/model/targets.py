@@ -97,6 +97,21 @@ def plot_rules(inst: Instance, s: Scenario) -> PlotRules:
     )
 
 
+def must_vacate_mu(rules: PlotRules) -> float:
+    """Area (mu) of the candidate plots every plan must vacate: illegal buildings that may
+    become farmland or forest (one that may become neither is not forced, see `build`)."""
+    forced = rules.must_vacate & rules.candidate & (rules.farmland_ok | rules.forest_ok)
+    return float(rules.area[forced].sum())
+
+
+def instance_targets(inst: Instance, s: Scenario, rules: PlotRules | None = None
+                     ) -> DistrictTargets:
+    """The scenario's figures for this instance (`district_targets`), its forced area included."""
+    rules = rules or plot_rules(inst, s)
+    return district_targets(s, inst.meta, inst.stats.get("study_area_mu"),
+                            must_vacate_mu(rules))
+
+
 def _row(weights: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(weights.reshape(1, -1))
 
@@ -117,7 +132,7 @@ def target_families(
     rules = rules or plot_rules(inst, s)
     check_townships(s, inst.plots["township"].unique())
     t = s.targets
-    dt = district_targets(s, inst.meta, inst.stats.get("study_area_mu"))
+    dt = instance_targets(inst, s, rules)
     n = inst.num_plots
     a, pr = rules.area, rules.priority
     zero = sp.csr_matrix((1, n))

@@ -14,8 +14,8 @@ from instances.instance import Instance
 from optimizer.blocks.rule import farmland_blocks
 from optimizer.model.kpi import KEEP, RuleViolation, TargetCheck, evaluate_targets
 from optimizer.model.phasing import year_families
-from optimizer.model.scenario import Scenario, district_targets
-from optimizer.model.targets import plot_rules
+from optimizer.model.scenario import Scenario
+from optimizer.model.targets import instance_targets, plot_rules
 from optimizer.plan.cells import restore_cells
 
 
@@ -57,7 +57,7 @@ def schedule_checks(inst: Instance, s: Scenario, actions: np.ndarray, years: np.
                     ) -> tuple[list[TargetCheck], list[RuleViolation], list[str]]:
     """(per-year target checks, rule violations, block-rule notes), all from plan + geometry."""
     rules = plot_rules(inst, s)
-    dt = district_targets(s, inst.meta, inst.stats.get("study_area_mu"))
+    dt = instance_targets(inst, s, rules)
     ph = s.phasing
     checks: list[TargetCheck] = []
     for yf in year_families(inst, s, rules, dt):

@@ -19,8 +19,7 @@ from scipy.sparse import csgraph  # noqa: E402
 
 from instances.instance import Instance  # noqa: E402
 from optimizer.model.kpi import ACTIONS, FARMLAND, FOREST, KEEP  # noqa: E402
-from optimizer.model.scenario import district_targets  # noqa: E402
-from optimizer.model.targets import plot_rules  # noqa: E402
+from optimizer.model.targets import instance_targets, plot_rules  # noqa: E402
 from optimizer.plan.solve import Plan  # noqa: E402
 from optimizer.reporting.maps import COLOURS  # noqa: E402
 
@@ -38,7 +37,7 @@ def year_table(inst: Instance, plan: Plan) -> list[dict]:
     s, years = plan.scenario, plan.years
     assert years is not None
     ph = s.phasing
-    dt = district_targets(s, inst.meta, inst.stats.get("study_area_mu"))
+    dt = instance_targets(inst, s)
     area, cost = inst.plots["area_mu"].to_numpy(float), _plot_cost(inst, plan)
     budgets, shares = ph.budgets(dt.budget_wan), ph.milestone_shares()
     rows, cum_budget = [], 0.0

@@ -203,6 +203,7 @@ def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> N
     the plan alone, keeps the whole plan rule-abiding (networkx check), some regions are frozen
     in part, and lns still ends at the brute-force optimum."""
     monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    monkeypatch.setattr(decompose, "REGION_PLOTS", 2)
     monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
     seen = {"subs": 0, "frozen": 0}
     made = decompose.sub_problems

@@ -81,6 +81,9 @@ LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restric
 # neighbourhoods reached 2,762,495; with 0.7 of 600 s the plan was better but the last phase,
 # short of time, left the bound 0.17% lower: measured)
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
+REGION_PLOTS = 200  # a giant cluster's regions: about half this each, so a neighbourhood holds
+# several, scattered (chaoyang_c50000, 400 s of neighbourhoods from one plan: 2,720,433 against
+# 2,723,489 with 300-plot regions; 600-plot regions in 1,200-plot groups: 2,724,686; measured)
 SPLIT_FROM = 2_000  # plots: a larger cluster is cut into regions (a smaller one stays whole:
 # on daxing_c10000, clusters of ~1,000 plots whole ended 0.08% better than cut, measured)
 SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
@@ -360,7 +363,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
             break
         if (gap := relative_gap(obj, bound)) is not None and gap <= opts.mip_gap:
             break
-        unit = region_units(graph, GROUP_PLOTS, rng, SPLIT_FROM)  # big clusters: regions
+        unit = region_units(graph, REGION_PLOTS, rng, SPLIT_FROM)  # big clusters: regions
         units = int(unit.max()) + 1
         seen = np.bincount(unit, visits, units) / np.maximum(np.bincount(unit, None, units), 1)
         score = _disagreement(model, x, x_lp, nc, unit, units) / (1.0 + seen)

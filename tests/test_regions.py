@@ -7,6 +7,7 @@ and lns with tiny regions still reaches the brute-force optimum."""
 from __future__ import annotations
 
 import itertools
+import time
 
 import networkx as nx
 import numpy as np
@@ -279,4 +280,49 @@ def test_restriction_neighbourhood_abides_keeps_every_row_and_never_beats_enumer
         best = float(values[allowed].min())
         assert model.objective_value(y) >= best - 1e-6 * max(1.0, abs(best)), seed
         improved += 1
+    assert checked >= 10 and improved >= 3, (checked, improved)
+
+
+def test_near_lp_neighbourhood_frees_only_where_plan_and_lp_differ() -> None:
+    """From the WORST rule-abiding plan (enumerated) and the LP point, the neighbourhood of the
+    plots where they differ returns a plan that abides by the rule (networkx), keeps every row,
+    is never worse than the start nor better than the enumerated optimum, leaves every plot
+    where plan and LP point agree as it was, and, somewhere, improves."""
+    from optimizer.blocks.neighbourhood import Runner
+    from optimizer.blocks.rule import with_presolve
+    from optimizer.blocks.search import _full_x, _lp
+    from solvers import get_backend
+    from solvers.base import SolveOptions
+    from tests.random_instances import all_plans, plan_values, random_case, without_coupling_extras
+
+    improved = checked = 0
+    with Runner(1) as runner:
+        for seed in range(40):
+            case = random_case(seed)
+            case.scenario.contiguity.enabled = True
+            s, pm, rule = without_coupling_extras(case.inst, case.scenario)
+            plans = all_plans(case.inst)
+            allowed, values = plan_values(case.inst, s, plans)
+            if allowed.sum() < 2:
+                continue
+            model = with_presolve(pm.model, rule, pm)
+            worst = np.flatnonzero(allowed)[np.argmax(values[allowed])]
+            x = _full_x(model, pm, plans[worst])
+            lp = get_backend("highs").solve(_lp(model), SolveOptions())
+            if x is None or not lp.has_solution:
+                continue
+            nc = len(pm.candidates)
+            y = decompose._near_lp(model, rule, x, lp.x, nc, SolveOptions(time_limit=10.0),
+                                   time.perf_counter(), runner, [], lambda _m: None)
+            checked += 1
+            assert rule.admissible(y) and nx_admissible(rule, y), seed
+            assert model.max_violation(y) <= 1e-6, seed
+            agree = (np.abs(lp.x[:nc] - x[:nc]) <= 1e-6) & (np.abs(lp.x[nc:2 * nc] - x[nc:2 * nc])
+                                                          <= 1e-6)
+            assert np.array_equal(y[:nc][agree], x[:nc][agree]), seed
+            assert np.array_equal(y[nc:2 * nc][agree], x[nc:2 * nc][agree]), seed
+            best = float(values[allowed].min())
+            assert model.objective_value(y) <= model.objective_value(x) + 1e-9, seed
+            assert model.objective_value(y) >= best - 1e-6 * max(1.0, abs(best)), seed
+            improved += model.objective_value(y) < model.objective_value(x) - 1e-6
     assert checked >= 10 and improved >= 3, (checked, improved)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 
 import networkx as nx
 import numpy as np
@@ -25,6 +26,7 @@ from optimizer.blocks.neighbourhood import (
 )
 from optimizer.blocks.rule import Rule, RulePart
 from optimizer.model.kpi import FARMLAND, FOREST
+from solvers.model import ArrayModel
 
 MIN = 100.0
 
@@ -233,25 +235,18 @@ def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> N
     assert seen["subs"] > 0 and seen["frozen"] > 0, seen
 
 
-def test_restriction_neighbourhood_abides_keeps_every_row_and_never_beats_enumeration(
-        monkeypatch) -> None:
-    """A neighbourhood with a hint and no polish (a giant cluster's regions) is solved by the
-    restriction alone: from the WORST rule-abiding plan (enumerated), the whole candidate set
-    free and the LP point as hint, its answer abides by the rule (networkx), keeps every row,
-    costs at least the enumerated optimum and, somewhere, improves; row generation never runs."""
-    import optimizer.blocks.neighbourhood as nb
+def worst_plans_with_lp(seeds: range) -> Iterator[tuple[int, ArrayModel, Rule, int, np.ndarray,
+                                                        np.ndarray, float]]:
+    """Per random case with >= 2 rule-abiding plans: (seed, model, rule, number of candidates,
+    the WORST rule-abiding plan (enumerated) as a model vector, the LP point, the enumerated
+    optimum)."""
     from optimizer.blocks.rule import with_presolve
     from optimizer.blocks.search import _full_x, _lp
     from solvers import get_backend
     from solvers.base import SolveOptions
     from tests.random_instances import all_plans, plan_values, random_case, without_coupling_extras
 
-    def no_rowgen(*_a, **_k):  # type: ignore[no-untyped-def]
-        raise AssertionError("row generation ran in a restriction-only neighbourhood")
-
-    monkeypatch.setattr(nb, "_row_generation", no_rowgen)
-    improved = checked = 0
-    for seed in range(40):
+    for seed in seeds:
         case = random_case(seed)
         case.scenario.contiguity.enabled = True
         s, pm, rule = without_coupling_extras(case.inst, case.scenario)
@@ -265,9 +260,25 @@ def test_restriction_neighbourhood_abides_keeps_every_row_and_never_beats_enumer
         lp = get_backend("highs").solve(_lp(model), SolveOptions())
         if x is None or not lp.has_solution:
             continue
-        nc = len(pm.candidates)
+        yield seed, model, rule, len(pm.candidates), x, lp.x, float(values[allowed].min())
+
+
+def test_restriction_neighbourhood_abides_keeps_every_row_and_never_beats_enumeration(
+        monkeypatch) -> None:
+    """A neighbourhood with a hint and no polish (a giant cluster's regions) is solved by the
+    restriction alone: from the WORST rule-abiding plan (enumerated), the whole candidate set
+    free and the LP point as hint, its answer abides by the rule (networkx), keeps every row,
+    costs at least the enumerated optimum and, somewhere, improves; row generation never runs."""
+    import optimizer.blocks.neighbourhood as nb
+
+    def no_rowgen(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise AssertionError("row generation ran in a restriction-only neighbourhood")
+
+    monkeypatch.setattr(nb, "_row_generation", no_rowgen)
+    improved = checked = 0
+    for seed, model, rule, nc, x, lp_x, best in worst_plans_with_lp(range(40)):
         cols = np.arange(2 * nc)
-        sub = nb.sub_problems(model, rule, x, [cols], 2 * nc, 10.0, 0.0, lp.x, False)[0]
+        sub = nb.sub_problems(model, rule, x, [cols], 2 * nc, 10.0, 0.0, lp_x, False)[0]
         found, _ = nb.solve_sub(sub)
         checked += 1
         if found is None:
@@ -277,7 +288,6 @@ def test_restriction_neighbourhood_abides_keeps_every_row_and_never_beats_enumer
         assert rule.admissible(y) and nx_admissible(rule, y), seed
         assert model.max_violation(y) <= 1e-6, seed
         assert model.objective_value(y) < model.objective_value(x), seed
-        best = float(values[allowed].min())
         assert model.objective_value(y) >= best - 1e-6 * max(1.0, abs(best)), seed
         improved += 1
     assert checked >= 10 and improved >= 3, (checked, improved)
@@ -289,39 +299,20 @@ def test_near_lp_neighbourhood_frees_only_where_plan_and_lp_differ() -> None:
     is never worse than the start nor better than the enumerated optimum, leaves every plot
     where plan and LP point agree as it was, and, somewhere, improves."""
     from optimizer.blocks.neighbourhood import Runner
-    from optimizer.blocks.rule import with_presolve
-    from optimizer.blocks.search import _full_x, _lp
-    from solvers import get_backend
     from solvers.base import SolveOptions
-    from tests.random_instances import all_plans, plan_values, random_case, without_coupling_extras
 
     improved = checked = 0
     with Runner(1) as runner:
-        for seed in range(40):
-            case = random_case(seed)
-            case.scenario.contiguity.enabled = True
-            s, pm, rule = without_coupling_extras(case.inst, case.scenario)
-            plans = all_plans(case.inst)
-            allowed, values = plan_values(case.inst, s, plans)
-            if allowed.sum() < 2:
-                continue
-            model = with_presolve(pm.model, rule, pm)
-            worst = np.flatnonzero(allowed)[np.argmax(values[allowed])]
-            x = _full_x(model, pm, plans[worst])
-            lp = get_backend("highs").solve(_lp(model), SolveOptions())
-            if x is None or not lp.has_solution:
-                continue
-            nc = len(pm.candidates)
-            y = decompose._near_lp(model, rule, x, lp.x, nc, SolveOptions(time_limit=10.0),
+        for seed, model, rule, nc, x, lp_x, best in worst_plans_with_lp(range(40)):
+            y = decompose._near_lp(model, rule, x, lp_x, nc, SolveOptions(time_limit=10.0),
                                    time.perf_counter(), runner, [], lambda _m: None)
             checked += 1
             assert rule.admissible(y) and nx_admissible(rule, y), seed
             assert model.max_violation(y) <= 1e-6, seed
-            agree = (np.abs(lp.x[:nc] - x[:nc]) <= 1e-6) & (np.abs(lp.x[nc:2 * nc] - x[nc:2 * nc])
+            agree = (np.abs(lp_x[:nc] - x[:nc]) <= 1e-6) & (np.abs(lp_x[nc:2 * nc] - x[nc:2 * nc])
                                                           <= 1e-6)
             assert np.array_equal(y[:nc][agree], x[:nc][agree]), seed
             assert np.array_equal(y[nc:2 * nc][agree], x[nc:2 * nc][agree]), seed
-            best = float(values[allowed].min())
             assert model.objective_value(y) <= model.objective_value(x) + 1e-9, seed
             assert model.objective_value(y) >= best - 1e-6 * max(1.0, abs(best)), seed
             improved += model.objective_value(y) < model.objective_value(x) - 1e-6

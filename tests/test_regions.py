@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import optimizer.blocks.decompose as decompose
+import tests.test_contiguous_solve as whole
 import tests.test_lns as lns_tests
 from optimizer.blocks.cuts import FarmlandGraph, forest_graph, priority_tier
 from optimizer.blocks.neighbourhood import (
@@ -317,3 +318,45 @@ def test_near_lp_neighbourhood_frees_only_where_plan_and_lp_differ() -> None:
             assert model.objective_value(y) >= best - 1e-6 * max(1.0, abs(best)), seed
             improved += model.objective_value(y) < model.objective_value(x) - 1e-6
     assert checked >= 10 and improved >= 3, (checked, improved)
+
+
+def test_near_lp_neighbourhood_skipped_once_the_bound_proves_the_plan(monkeypatch) -> None:
+    """Every cluster cut into regions (so every case takes the giant-cluster path): where the
+    plan that the region neighbourhoods hand on is proven by the bound (a loose mip_gap), the
+    near-LP neighbourhood does not run (it can only spend time there); where it is not proven,
+    it runs."""
+    import copy
+
+    from optimizer.plan.solve import solve_plan
+    from solvers.result import relative_gap
+
+    monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    monkeypatch.setattr(decompose, "REGION_PLOTS", 2)
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
+    calls: list[list] = []
+    improve, near = decompose._improve, decompose._near_lp
+
+    def improving(model, rule, x, x_lp, nc, opts, t0, bound, *rest):  # type: ignore[no-untyped-def]
+        y = improve(model, rule, x, x_lp, nc, opts, t0, bound, *rest)
+        gap = relative_gap(model.objective_value(y), bound)
+        calls.append([gap is not None and gap <= opts.mip_gap])
+        return y
+
+    def nearing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls[-1].append("near")
+        return near(*args, **kwargs)
+
+    monkeypatch.setattr(decompose, "_improve", improving)
+    monkeypatch.setattr(decompose, "_near_lp", nearing)
+    for inst, s0, best, _ in whole.CASES:
+        if best is None:
+            continue
+        for gap in (0.9, 0.0):
+            s = copy.deepcopy(s0)
+            s.contiguity.method, s.solver.mip_gap = "lns", gap
+            solve_plan(inst, s, backend="highs", elastic=False)
+    proven = [c for c in calls if c[0]]
+    open_ = [c for c in calls if not c[0]]
+    assert proven and open_, calls
+    assert not any("near" in c for c in proven), calls
+    assert any("near" in c for c in open_), calls

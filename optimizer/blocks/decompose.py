@@ -199,7 +199,9 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                                say)
         if x is not None:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
-        if x is not None and x_lp is not None and _giant(rule):
+        gap = None if x is None else relative_gap(cut_model.objective_value(x), bound)
+        if x is not None and x_lp is not None and _giant(rule) and not (  # unless proven
+                gap is not None and gap <= opts.mip_gap):
             x = _near_lp(cut_model, rule, x, x_lp, nc, opts, t0, runner, rounds, say)
     if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
         if first:

@@ -306,7 +306,7 @@ def test_near_lp_neighbourhood_frees_only_where_plan_and_lp_differ() -> None:
     with Runner(1) as runner:
         for seed, model, rule, nc, x, lp_x, best in worst_plans_with_lp(range(40)):
             y = decompose._near_lp(model, rule, x, lp_x, nc, SolveOptions(time_limit=10.0),
-                                   time.perf_counter(), runner, [], lambda _m: None)
+                                   time.perf_counter(), -np.inf, runner, [], lambda _m: None)
             checked += 1
             assert rule.admissible(y) and nx_admissible(rule, y), seed
             assert model.max_violation(y) <= 1e-6, seed
@@ -342,9 +342,13 @@ def test_near_lp_neighbourhood_skipped_once_the_bound_proves_the_plan(monkeypatc
         calls.append([gap is not None and gap <= opts.mip_gap])
         return y
 
-    def nearing(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls[-1].append("near")
-        return near(*args, **kwargs)
+    def nearing(*args):  # type: ignore[no-untyped-def]
+        rounds = args[9]
+        before = len(rounds)
+        y = near(*args)
+        if len(rounds) > before:  # its neighbourhood was solved
+            calls[-1].append("near")
+        return y
 
     monkeypatch.setattr(decompose, "_improve", improving)
     monkeypatch.setattr(decompose, "_near_lp", nearing)

@@ -199,10 +199,8 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                                say)
         if x is not None:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
-        gap = None if x is None else relative_gap(cut_model.objective_value(x), bound)
-        if x is not None and x_lp is not None and _giant(rule) and not (  # unless proven
-                gap is not None and gap <= opts.mip_gap):
-            x = _near_lp(cut_model, rule, x, x_lp, nc, opts, t0, runner, rounds, say)
+        if x is not None and x_lp is not None and _giant(rule):
+            x = _near_lp(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
     if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
         if first:
             proven.result.stats["first_plan_s"] = first[0]
@@ -387,10 +385,8 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
         for sub, (xs, _secs) in zip(subs, found, strict=True):
             if xs is not None:
                 y[sub.cols] = xs
-        new = model.objective_value(y)
-        if new < obj - 1e-9 * max(1.0, abs(obj)) and rule.admissible(y) and \
-                model.max_violation(y) <= tolerance(model):
-            x, obj, idle = y, new, 0
+        if _improves(model, rule, y, obj):
+            x, obj, idle = y, model.objective_value(y), 0
             say(f"neighbourhoods: objective {obj:,.1f}")
         else:
             idle += 1
@@ -402,14 +398,15 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
 
 
 def _near_lp(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray, nc: int,
-             opts: SolveOptions, t0: float, runner: Runner, rounds: list[dict],
+             opts: SolveOptions, t0: float, bound: float, runner: Runner, rounds: list[dict],
              say: Callable[[str], None]) -> np.ndarray:
     """One neighbourhood of the plots where the plan and the LP point differ, every plot where
     they agree fixed (RINS), solved by the restriction, then row generation: the regions miss
     it, as it is scattered over the whole cluster (chaoyang_c50000 after 400 s of region
     neighbourhoods: 2,453 better in 3.8 s, where the regions gained ~350 per 10 s; a second
-    pass at the same LP point finds nothing; measured)."""
-    if _expired(opts, t0):
+    pass at the same LP point finds nothing; measured); not once `bound` proves the plan."""
+    gap = relative_gap(model.objective_value(x), bound)
+    if _expired(opts, t0) or (gap is not None and gap <= opts.mip_gap):
         return x
     t = time.perf_counter()
     differ = (np.abs(x_lp[:nc] - x[:nc]) > 1e-6) | (np.abs(x_lp[nc:2 * nc] - x[nc:2 * nc]) > 1e-6)
@@ -424,14 +421,20 @@ def _near_lp(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray, nc:
     if found is not None:
         y = x.copy()
         y[sub.cols] = found
-        if model.objective_value(y) < model.objective_value(x) and rule.admissible(y) and \
-                model.max_violation(y) <= tolerance(model):
+        if _improves(model, rule, y, model.objective_value(x)):
             x = y
             say(f"plots where the plan and the LP point differ ({len(free):,} free): objective "
                 f"{model.objective_value(x):,.1f}")
     rounds.append({"phase": "near_lp", "objective": model.objective_value(x), "free": len(free),
                    "seconds": time.perf_counter() - t})
     return x
+
+
+def _improves(model: ArrayModel, rule: Rule, y: np.ndarray, obj: float) -> bool:
+    """Whether the combined plan y costs less than `obj`, abides by the rule and keeps every
+    row (each neighbourhood's answer does; the check guards their combination)."""
+    return model.objective_value(y) < obj - 1e-9 * max(1.0, abs(obj)) and rule.admissible(y) \
+        and model.max_violation(y) <= tolerance(model)
 
 
 def _giant(rule: Rule) -> bool:

@@ -182,26 +182,107 @@ def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_
     assert checked >= 20 and above >= 2, (checked, above)
 
 
+def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_generation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cluster counted large (DEEP_FROM = 0): SCIP branch-and-cut solves each pricing
+    problem instead of row generation; solved to the end, the bound is the same, and for any π
+    at most the enumerated optimum."""
+    import optimizer.blocks.master.bound as bound
+
+    monkeypatch.setattr(bound, "DEEP_FROM", 0)
+    rng = np.random.default_rng(2)
+    checked = solved = 0
+    cases = [(inst, s, best) for inst, s, best, _ in CASES] + [
+        (i, s, b) for _, i, s, b in RANDOM[:20]]
+    for inst, s0, best in cases:
+        if best is None:
+            continue
+        pm, rule = _without_compactness(inst, s0)
+        cut, lp = _lp_with_cuts(pm, rule, 0)
+        part = partition(cut, rule, len(pm.candidates))
+        pi = lp.row_dual[part.coupling]
+        tol = 1e-6 * max(1.0, abs(best))
+        rowgen = lagrangian_bound(cut, rule, part, pi, time_limit=None)  # no deep_limit
+        with monkeypatch.context() as m:  # every pricing problem must go to SCIP
+            m.setattr(bound, "solve_pricing", None)
+            deep = lagrangian_bound(cut, rule, part, pi, time_limit=None, deep_limit=60.0)
+            noisy = pi + rng.normal(0, 1, len(pi)) * (50 + 5 * np.abs(pi))
+            assert lagrangian_bound(cut, rule, part, noisy, time_limit=None,
+                                    deep_limit=60.0).value <= best + tol
+        assert deep.exact.all() and rowgen.exact.all()
+        assert deep.value == pytest.approx(rowgen.value, rel=1e-5, abs=1e-5)
+        assert deep.value <= best + tol
+        checked += 1
+        solved += deep.solved
+    assert checked >= 10 and solved >= 3, (checked, solved)
+
+
 @pytest.fixture
 def decomposed_first(monkeypatch):
     monkeypatch.setattr(decompose, "DECOMPOSE_FROM", 0)
 
 
+def _lns_matches_enumeration(seed: int, inst, s0, best: float | None,
+                             time_limit: float | None = None) -> None:
+    """lns on a random case: no plan only where enumeration finds none (or elastic), the bound
+    at most the optimum, the plan rule-abiding and at least it, optimal only at it."""
+    s = copy.deepcopy(s0)
+    s.contiguity.method = "lns"
+    plan = solve_plan(inst, s, backend="highs", elastic=s.elastic.enabled, time_limit=time_limit)
+    r = plan.result
+    if best is None:
+        assert not r.has_solution or plan.elastic, seed
+        return
+    assert r.has_solution, seed
+    assert r.bound is None or r.bound <= best + 1e-6 * max(1.0, abs(best)), seed
+    allowed, value = plan_values(inst, s, plan.actions[None, :])
+    assert allowed[0] and value[0] >= best - 1e-6 * max(1.0, abs(best)), seed
+    if r.termination is Termination.OPTIMAL:
+        assert value[0] == pytest.approx(best, rel=1e-6, abs=1e-6), seed
+
+
 def test_lns_with_the_decomposition_first_matches_enumeration(decomposed_first) -> None:
     for seed, inst, s0, best in RANDOM[:30]:
-        s = copy.deepcopy(s0)
-        s.contiguity.method = "lns"
-        plan = solve_plan(inst, s, backend="highs", elastic=s.elastic.enabled)
-        r = plan.result
-        if best is None:
-            assert not r.has_solution or plan.elastic, seed
-            continue
-        assert r.has_solution, seed
-        assert r.bound is None or r.bound <= best + 1e-6 * max(1.0, abs(best)), seed
-        allowed, value = plan_values(inst, s, plan.actions[None, :])
-        assert allowed[0] and value[0] >= best - 1e-6 * max(1.0, abs(best)), seed
-        if r.termination is Termination.OPTIMAL:
-            assert value[0] == pytest.approx(best, rel=1e-6, abs=1e-6), seed
+        _lns_matches_enumeration(seed, inst, s0, best)
+
+
+def test_giant_clusters_by_branch_and_cut_then_no_last_phase(decomposed_first,
+                                                           monkeypatch) -> None:
+    """Every cluster giant (SPLIT_FROM, DEEP_FROM tiny) and a time limit: where the Lagrangian
+    bound solves one by SCIP branch-and-cut, the whole-model last phase does not run; every
+    answer still matches enumeration as in the test above (bound at most the optimum, plan at
+    least it, optimal only at it)."""
+    import optimizer.blocks.master.bound as bound
+
+    monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    monkeypatch.setattr(decompose, "REGION_PLOTS", 2)
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
+    monkeypatch.setattr(bound, "DEEP_FROM", 2)
+    seen: list[str] = []
+    lagrangian = decompose._lagrangian
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        out = lagrangian(*args)
+        seen.extend(["deep"] if decompose._deep_ran(args[9]) else [])
+        return out
+
+    def last(fn):  # type: ignore[no-untyped-def]
+        def run(*args, **kw):  # type: ignore[no-untyped-def]
+            seen.append("last")
+            return fn(*args, **kw)
+        return run
+
+    monkeypatch.setattr(decompose, "_lagrangian", spy)
+    monkeypatch.setattr(decompose, "branch_and_cut_from", last(decompose.branch_and_cut_from))
+    monkeypatch.setattr(decompose, "run_with_deadline", last(decompose.run_with_deadline))
+    deep = 0
+    for seed, inst, s0, best in RANDOM[:30]:
+        seen.clear()
+        _lns_matches_enumeration(seed, inst, s0, best, time_limit=60.0)
+        if "deep" in seen:
+            assert "last" not in seen, (seed, seen)
+            deep += 1
+    assert deep >= 1, deep
 
 
 def test_a_decomposed_plan_is_never_called_optimal_without_proof(decomposed_first,
@@ -230,24 +311,32 @@ def test_a_decomposed_plan_is_never_called_optimal_without_proof(decomposed_firs
             assert r.bound is not None and r.objective <= r.bound + 1e-6 * abs(r.objective)
 
 
-def test_the_bound_is_the_same_in_process_on_a_pool_and_on_dask() -> None:
-    from distributed import LocalCluster
-
-    from optimizer.blocks.master.bound import decomposition_bound
-    from optimizer.blocks.neighbourhood import Runner
-
-    for seed, inst, s, best in RANDOM:  # a case where a cluster problem is solved
+def _case_with(bound_of, field: str) -> tuple:
+    """The first random case with >= 2 clusters whose bound (`bound_of(cut model, rule,
+    candidates, LP duals)`) solved a cluster problem (`field`: "solved" or "deep"):
+    (seed, cut model, rule, candidates, LP, optimum, that bound)."""
+    for seed, inst, s, best in RANDOM:
         if best is None or partition_of((seed, inst, s, best)).k < 2:
             continue
         pm = build_model(inst, s)
         rule = farmland_rule(inst, pm, s)
         cut, lp = _lp_with_cuts(pm, rule, 0)
         nc = len(pm.candidates)
-        with Runner(1) as r:
-            values = [decomposition_bound(cut, rule, nc, lp.row_dual, r, None)]
-        if values[0] is not None and values[0].solved:
-            break
-    assert values[0].solved
+        value = bound_of(cut, rule, nc, lp.row_dual)
+        if value is not None and getattr(value, field):
+            return seed, cut, rule, nc, lp, best, value
+    raise AssertionError(f"no random case solves a cluster problem ({field})")
+
+
+def test_the_bound_is_the_same_in_process_on_a_pool_and_on_dask() -> None:
+    from distributed import LocalCluster
+
+    from optimizer.blocks.master.bound import decomposition_bound
+    from optimizer.blocks.neighbourhood import Runner
+
+    seed, cut, rule, nc, lp, best, first = _case_with(
+        lambda c, r, n, d: decomposition_bound(c, r, n, d, Runner(1), None), "solved")
+    values = [first]
     with Runner(2) as r:
         values.append(decomposition_bound(cut, rule, nc, lp.row_dual, r, None))
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -257,6 +346,32 @@ def test_the_bound_is_the_same_in_process_on_a_pool_and_on_dask() -> None:
     assert all(v is not None and v.solved == values[0].solved for v in values), seed
     assert values[0].value == pytest.approx(values[1].value) == pytest.approx(values[2].value)
     assert values[0].value <= best + 1e-6 * max(1.0, abs(best))
+
+
+def test_giant_clusters_on_a_pool_alongside_the_row_generation_pass(monkeypatch) -> None:
+    """Every cluster counted giant: on a pool with a worker to spare, their branch-and-cut runs
+    beside the row-generation pass (`Runner.submit`); the bound is the one found in process."""
+    import optimizer.blocks.master.bound as bound
+    from optimizer.blocks.master.bound import decomposition_bound
+    from optimizer.blocks.neighbourhood import Runner
+
+    monkeypatch.setattr(bound, "DEEP_FROM", 0)
+    submitted = []
+    submit = Runner.submit
+
+    def spy(self, sub, fn):  # type: ignore[no-untyped-def]
+        submitted.append(sub.cluster)
+        return submit(self, sub, fn)
+
+    monkeypatch.setattr(Runner, "submit", spy)
+    seed, cut, rule, nc, lp, best, alone = _case_with(
+        lambda c, r, n, d: decomposition_bound(c, r, n, d, None, None, 60.0), "deep")
+    assert not submitted
+    with Runner(alone.deep + 1) as r:
+        pooled = decomposition_bound(cut, rule, nc, lp.row_dual, r, None, 60.0)
+    assert len(submitted) == alone.deep == pooled.deep, (submitted, alone.deep, pooled.deep)
+    assert pooled.value == pytest.approx(alone.value, rel=1e-6, abs=1e-6)
+    assert pooled.value <= best + 1e-6 * max(1.0, abs(best))
 
 
 def partition_of(case) -> object:

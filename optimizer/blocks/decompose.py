@@ -8,9 +8,10 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    names the targets that cannot be met together);
 2. bound: LP cut rounds (the separator's valid inequalities) give a lower bound, and the LP point
    says where the plan may be improved; then the Lagrangian bound of the clusters at the last
-   LP's duals (`master.bound`, LAGRANGE_SHARE of the time), whose exact cluster solutions go
-   back into the master for a better plan; once the best bound proves the plan within
-   `mip_gap`, the method stops there;
+   LP's duals (`master.bound`, LAGRANGE_SHARE of the time; a giant cluster's problem by SCIP
+   branch-and-cut in DEEP_SHARE more), whose exact cluster solutions go back into the master
+   for a better plan; once the best bound proves the plan within `mip_gap`, the method stops
+   there;
 3. fix-and-optimise (`neighbourhood`): candidate clusters (connected components of the candidate
    adjacency) interact only through the aggregate target rows; groups of clusters, those where
    the LP point and the plan disagree most first, are freed with the rest fixed and re-solved
@@ -21,7 +22,9 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    `_near_lp`, instead of the restriction around the LP point),
    several at once on a process pool or a Dask cluster (each group owns a share of every
    row's slack), improvements kept;
-4. the rest of the time (from LNS_SHARE of it): the whole model, warm-started from the best plan
+4. the rest of the time (from LNS_SHARE of it; with a giant cluster and SCIP, none: its
+   neighbourhoods go on to LNS_DEEP_SHARE, then the near-LP one, and that plan is the answer
+   against the Lagrangian bound): the whole model, warm-started from the best plan
    with the LP cuts; every rule-breaking optimum of a relaxation is repaired by `restrict_into`
    (the restriction seeded with its blocks and the best plan's: on Daxing 10k it took the plan
    from 1.5% to 0.5-0.7% above the bound, where the greedy repair found nothing better). The
@@ -38,6 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
+from importlib.util import find_spec
 
 import numpy as np
 
@@ -76,12 +80,15 @@ from solvers.result import Result, Termination, relative_gap
 AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots (measured)
 DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes first (measured)
 LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
+DEEP_SHARE = 0.15  # ... and SCIP branch-and-cut on the giant clusters' (`bound.DEEP_FROM`)
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.3  # construction, bound and neighbourhoods: up to this share of the time
 LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restriction-only
 # neighbourhoods: chaoyang_c50000 went 2,800,885 -> 2,731,894 in 200 s where row-generation
 # neighbourhoods reached 2,762,495; with 0.7 of 600 s the plan was better but the last phase,
 # short of time, left the bound 0.17% lower: measured)
+LNS_DEEP_SHARE = 0.98  # ... where a giant cluster got SCIP in the bound (`_deep_ran`): no last
+# phase, the neighbourhoods to here, then the near-LP neighbourhood
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 REGION_PLOTS = 200  # a giant cluster's regions: about half this each, so a neighbourhood holds
 # several, scattered (chaoyang_c50000, 400 s of neighbourhoods from one plan: 2,720,433 against
@@ -205,6 +212,8 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
         if first:
             proven.result.stats["first_plan_s"] = first[0]
         return proven
+    if x is not None and _deep_ran(rounds):  # the last phase would add neither (`_deep`)
+        return _unproven(cut_model, x, bound, rounds, first)
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
     end = None if opts.time_limit is None else t0 + opts.time_limit
@@ -319,7 +328,9 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
     t = time.perf_counter()
     limit = None if opts.time_limit is None else min(  # half of what is left, at most
         LAGRANGE_SHARE * opts.time_limit, 0.5 * (opts.time_limit - (t - t0)))
-    lag = decomposition_bound(model, rule, nc, duals[-1], runner, limit)
+    deep = None if not _deep(rule, opts) else min(  # the giant clusters, as much again
+        DEEP_SHARE * opts.time_limit, 0.5 * (opts.time_limit - (t - t0)) - limit)
+    lag = decomposition_bound(model, rule, nc, duals[-1], runner, limit, deep)
     if lag is None:
         return bound, x
     say(f"Lagrangian bound {lag.value:,.1f} (LP bound {bound:,.1f}; {lag.solved} cluster "
@@ -331,7 +342,7 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
             x = y
             say(f"master over the exact cluster columns: objective {model.objective_value(x):,.1f}")
     rounds.append({"phase": "lagrangian", "bound": lag.value, "solved": lag.solved,
-                   "seconds": time.perf_counter() - t})
+                   "deep": lag.deep, "seconds": time.perf_counter() - t})
     return max(bound, lag.value), x
 
 
@@ -358,12 +369,12 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
     visits = np.zeros(nc)  # per candidate: how often it was free
     # a giant cluster's regions: the restriction alone per neighbourhood, so many more of them
     # fit (each 1-3 s instead of SUB_LIMIT); whole clusters: row generation polishes after it
-    polish = not _giant(rule)
+    polish, deep = not _giant(rule), _deep_ran(rounds)
     idle, obj = 0, model.objective_value(x)
     while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
+        share = LNS_SHARE if polish else LNS_DEEP_SHARE if deep else LNS_REGION_SHARE
         left = None if opts.time_limit is None else (
-            (LNS_SHARE if polish else LNS_REGION_SHARE) * opts.time_limit
-            - (time.perf_counter() - t0))
+            share * opts.time_limit - (time.perf_counter() - t0))
         if left is not None and left < 1.0:
             break
         if (gap := relative_gap(obj, bound)) is not None and gap <= opts.mip_gap:
@@ -435,6 +446,33 @@ def _improves(model: ArrayModel, rule: Rule, y: np.ndarray, obj: float) -> bool:
     row (each neighbourhood's answer does; the check guards their combination)."""
     return model.objective_value(y) < obj - 1e-9 * max(1.0, abs(obj)) and rule.admissible(y) \
         and model.max_violation(y) <= tolerance(model)
+
+
+def _unproven(model: ArrayModel, x: np.ndarray, bound: float, rounds: list[dict],
+              first: list[float]) -> ContiguousSolve:
+    """The best plan at the time limit against the best bound: not proven."""
+    obj = model.objective_value(x)
+    best = float(bound) if np.isfinite(bound) else None
+    res = Result("highs", Termination.TIME_LIMIT, True, objective=obj, bound=best,
+                 gap=relative_gap(obj, best), x=x,
+                 message="neighbourhoods stopped at the time limit")
+    res.stats["lns_rounds"] = sum(r.get("phase") == "lns" for r in rounds)
+    if first:
+        res.stats["first_plan_s"] = first[0]
+    return ContiguousSolve(res, model, "lns", rounds)
+
+
+def _deep(rule: Rule, opts: SolveOptions) -> bool:
+    """Whether the giant clusters get SCIP branch-and-cut in the Lagrangian bound, and then the
+    neighbourhoods the rest of the time instead of the whole-model last phase (chaoyang_c50000:
+    that phase gave 2,672,680 in 240 s, below the bound with the giant cluster's 90 s, and no
+    better plan; measured)."""
+    return _giant(rule) and opts.time_limit is not None and find_spec("pyscipopt") is not None
+
+
+def _deep_ran(rounds: list[dict]) -> bool:
+    """Whether the Lagrangian bound solved a giant cluster by branch-and-cut."""
+    return any(r.get("deep") for r in rounds)
 
 
 def _giant(rule: Rule) -> bool:

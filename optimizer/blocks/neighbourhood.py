@@ -242,6 +242,16 @@ class Runner:
             return list(self._pool.map(fn, subs))
         return [fn(s) for s in subs]
 
+    def submit(self, sub: Any, fn: Callable[[Any], Any] = solve_sub) -> Callable[[], Any]:
+        """`fn(sub)` started on a worker (in this process: run now); call the returned function
+        for its result."""
+        if self._client is not None:
+            return self._client.submit(fn, sub, pure=False).result
+        if self._pool is not None:
+            return self._pool.submit(fn, sub).result
+        out = fn(sub)
+        return lambda: out
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -16,7 +16,10 @@ is a valid bound for ANY π. Per cluster, lb_c is the best of:
 - the proven bound of the cluster's pricing problem solved by row generation (every round
   solves a relaxation of it, so its bound is valid even when stopped at its time limit), for the
   clusters with the largest difference between greedy column and rule-free minimum first,
-  several at once on the `Runner` (process pool or Dask), within the time given.
+  several at once on the `Runner` (process pool or Dask), within the time given;
+- for a cluster of more than DEEP_FROM plots, the bound of SCIP branch-and-cut (the separator's
+  rows as cuts) on its pricing problem, within a time of its own, on a worker beside the row
+  generation where the pool has one to spare (row generation barely moves such a cluster).
 
 With π the duals of the LP with the separator's cuts, L(π) is at least that LP's bound (up to
 the LP's tolerances: the cluster problems' convex hulls lie inside the LP's local polytopes);
@@ -27,7 +30,9 @@ also come back as master columns.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,13 +41,16 @@ from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_pl
 from optimizer.blocks.master.partition import Partition, partition
 from optimizer.blocks.master.restricted import MAX_COUPLING
 from optimizer.blocks.neighbourhood import Runner, _sub_rule, restriction_repair
-from optimizer.blocks.rule import Rule
+from optimizer.blocks.rule import CombinedSeparator, Rule
 from optimizer.blocks.search import _row_generation
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
 
 SUB_LIMIT = 10.0  # seconds per cluster pricing problem at most
+DEEP_FROM = 2_000  # plots: a larger cluster's pricing problem goes to SCIP branch-and-cut, with
+# a time of its own (`deep_limit`): chaoyang_c50000's 33,394-plot cluster at the LP duals, from
+# its LP bound 95,257: 108,555 after 60 s, 110,344 after 120 s (row generation: nothing in 10 s)
 EXACT_TOL = 1e-7  # relative: a greedy column this close to the rule-free minimum is exact
 
 
@@ -64,8 +72,9 @@ class LagrangianBound:
     lb: np.ndarray  # per cluster
     free: np.ndarray  # per cluster: the rule-free minimum
     exact: np.ndarray  # per cluster: lb is the pricing problem's optimum (within tolerance)
-    solved: int  # clusters solved by row generation
+    solved: int  # clusters solved (row generation or branch-and-cut)
     columns: list[tuple[np.ndarray, np.ndarray]]  # (full-model columns, values) of solutions
+    deep: int = 0  # clusters of more than DEEP_FROM plots solved by branch-and-cut
 
 
 def signed(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
@@ -109,10 +118,13 @@ def local_dual(model: ArrayModel, part: Partition, d: np.ndarray, y: np.ndarray)
 
 def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndarray,
                      runner: Runner | None = None, time_limit: float | None = None,
-                     y_local: np.ndarray | None = None) -> LagrangianBound:
+                     y_local: np.ndarray | None = None, deep_limit: float | None = None
+                     ) -> LagrangianBound:
     """L(π) for π on the coupling rows (sign-corrected), clusters solved exactly within
     `time_limit` (None: all of them; 0: none); `y_local`: multipliers of the local rows (an
-    LP's duals) for the clusters' LP dual bounds."""
+    LP's duals) for the clusters' LP dual bounds; `deep_limit`: seconds for SCIP
+    branch-and-cut on the clusters of more than DEEP_FROM plots (then not in the row-generation
+    pass), where SCIP is installed."""
     t0 = time.perf_counter()
     pi = signed(model, part, pi)
     d = reduced_plot_costs(model, part, pi)
@@ -134,34 +146,59 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
         lb = np.maximum(lb, local_dual(model, part, d, y_local))
     exact |= valid & (greedy <= lb + EXACT_TOL * np.maximum(1.0, np.abs(lb)))
     columns: list[tuple[np.ndarray, np.ndarray]] = []
-    solved = 0
     todo = np.flatnonzero(~exact)
     # most room per plot first: the cluster problems grow harder with their size
     room = (np.where(valid, greedy, np.inf) - lb) / (np.bincount(part.comp, minlength=k) + 10)
     todo = todo[np.argsort(-room[todo], kind="stable")]
+    sizes = np.bincount(part.comp, minlength=k)
+    deep = np.zeros(k, bool)
+    if deep_limit is not None and find_spec("pyscipopt") is not None:
+        deep[sizes > DEEP_FROM] = True
+    big, todo = todo[deep[todo]], todo[~deep[todo]]
+    big = big[np.argsort(-sizes[big], kind="stable")]  # the largest first
     workers = 1 if runner is None else runner.workers
-    at = 0
-    while at < len(todo):
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if left is not None and left < 0.5:
-            break
-        batch = todo[at:at + workers]
-        at += len(batch)
-        limit = SUB_LIMIT if left is None else max(0.5, min(SUB_LIMIT, left))
+    counts = {"solved": 0, "deep": 0}
+
+    def solve(clusters: np.ndarray, limit: float, fn: Callable[
+            [PricingProblem], tuple[float | None, np.ndarray | None, bool]], kind: str) -> None:
         probs = [pricing_problem(model, rule, part, d, int(c), act, bool(valid[c]), limit)
-                 for c in batch]
-        found = runner.map(probs, solve_pricing) if runner is not None else \
-            [solve_pricing(p) for p in probs]
+                 for c in clusters]
+        found = runner.map(probs, fn) if runner is not None else [fn(p) for p in probs]
+        take(probs, found, kind)
+
+    def take(probs: list[PricingProblem], found: list, kind: str) -> None:
         for p, (bnd, x, done) in zip(probs, found, strict=True):
-            solved += 1
+            counts[kind] += 1
             if bnd is not None:
                 lb[p.cluster] = max(lb[p.cluster], bnd)
             exact[p.cluster] = done
             if x is not None:
                 columns.append((p.cols, x))
+
+    # the giant clusters by branch-and-cut: on a pool with a worker to spare, alongside the
+    # row-generation pass (one worker each); else after it
+    aside = [] if runner is None or not 0 < len(big) < workers else [
+        (p, runner.submit(p, solve_pricing_bc)) for p in (
+            pricing_problem(model, rule, part, d, int(c), act, bool(valid[c]), deep_limit or 0.0)
+            for c in big)]
+    width = workers - len(aside)
+    for at in range(0, len(todo), width):
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left < 0.5:
+            break
+        solve(todo[at:at + width], SUB_LIMIT if left is None else max(0.5, min(SUB_LIMIT, left)),
+              solve_pricing, "solved")
+    take([p for p, _ in aside], [result() for _, result in aside], "deep")
+    t_deep = time.perf_counter()
+    for at in range(0, 0 if aside else len(big), workers):  # each its share of the time
+        left = (deep_limit or 0.0) - (time.perf_counter() - t_deep)  # (big: deep_limit given)
+        if left < 1.0:
+            break
+        batch = big[at:at + workers]
+        solve(batch, left * len(batch) / (len(big) - at), solve_pricing_bc, "deep")
     value = float(lb.sum()) + constant_part(model, part, pi)
-    return LagrangianBound(value if np.isfinite(value) else -np.inf, lb, free, exact, solved,
-                           columns)
+    return LagrangianBound(value if np.isfinite(value) else -np.inf, lb, free, exact,
+                           counts["solved"] + counts["deep"], columns, counts["deep"])
 
 
 def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarray, c: int,
@@ -199,9 +236,21 @@ def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, b
     return res.bound, x, done
 
 
+def solve_pricing_bc(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
+    """SCIP branch-and-cut (the separator's rows as lazy constraints and cuts) on one large
+    cluster's pricing problem: its bound is valid at any stop; as `solve_pricing`."""
+    opts = SolveOptions(time_limit=p.time_limit, mip_gap=1e-6, threads=1)
+    res = get_backend("scip").solve(p.model, opts, warm_start=p.warm,
+                                    separator=CombinedSeparator(p.rule, fractional=True))
+    x = res.x[:p.model.num_cols] if res.has_solution and res.x is not None else None
+    if x is not None and not p.rule.admissible(x):
+        x = None
+    return res.bound, x, res.termination.value == "optimal" and x is not None
+
+
 def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,
-                        runner: Runner | None, time_limit: float | None
-                        ) -> LagrangianBound | None:
+                        runner: Runner | None, time_limit: float | None,
+                        deep_limit: float | None = None) -> LagrangianBound | None:
     """L(π) for the duals π of the model's rows (an LP's, possibly before its last cuts: those
     are local rows); None where the model has no cluster structure worth it."""
     part = partition(model, rule, nc)
@@ -210,4 +259,4 @@ def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,
     full = np.zeros(model.num_rows)  # rows added after that LP (cuts) have multiplier 0
     full[:min(len(pi), model.num_rows)] = pi[:model.num_rows]
     return lagrangian_bound(model, rule, part, full[part.coupling], runner, time_limit,
-                            full[part.local])
+                            full[part.local], deep_limit)

@@ -249,7 +249,8 @@ def test_lns_with_the_decomposition_first_matches_enumeration(decomposed_first) 
 def test_giant_clusters_by_branch_and_cut_then_no_last_phase(decomposed_first,
                                                            monkeypatch) -> None:
     """Every cluster giant (SPLIT_FROM, DEEP_FROM tiny) and a time limit: where the Lagrangian
-    bound solves one by SCIP branch-and-cut, the whole-model last phase does not run; every
+    bound solves one by SCIP branch-and-cut, the whole-model last phase does not run when
+    SKIP_LAST_SHARE says so (0) and does run where it does not (1, unless already proven); every
     answer still matches enumeration as in the test above (bound at most the optimum, plan at
     least it, optimal only at it)."""
     import optimizer.blocks.master.bound as bound
@@ -275,14 +276,16 @@ def test_giant_clusters_by_branch_and_cut_then_no_last_phase(decomposed_first,
     monkeypatch.setattr(decompose, "_lagrangian", spy)
     monkeypatch.setattr(decompose, "branch_and_cut_from", last(decompose.branch_and_cut_from))
     monkeypatch.setattr(decompose, "run_with_deadline", last(decompose.run_with_deadline))
-    deep = 0
-    for seed, inst, s0, best in RANDOM[:30]:
-        seen.clear()
-        _lns_matches_enumeration(seed, inst, s0, best, time_limit=60.0)
-        if "deep" in seen:
-            assert "last" not in seen, (seed, seen)
-            deep += 1
-    assert deep >= 1, deep
+    deep = {0.0: 0, 1.0: 0}
+    for skip in deep:
+        monkeypatch.setattr(decompose, "SKIP_LAST_SHARE", skip)
+        for seed, inst, s0, best in RANDOM[:30]:
+            seen.clear()
+            _lns_matches_enumeration(seed, inst, s0, best, time_limit=60.0)
+            if "deep" in seen:
+                assert ("last" in seen) == (skip == 1.0), (seed, skip, seen)
+                deep[skip] += 1
+    assert deep[0.0] >= 1 and deep[1.0] >= 1, deep
 
 
 def test_a_decomposed_plan_is_never_called_optimal_without_proof(decomposed_first,

@@ -22,16 +22,16 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    `_near_lp`, instead of the restriction around the LP point),
    several at once on a process pool or a Dask cluster (each group owns a share of every
    row's slack), improvements kept;
-4. the rest of the time (from LNS_SHARE of it; with a giant cluster and SCIP, none: its
-   neighbourhoods go on to LNS_DEEP_SHARE, then the near-LP one, and that plan is the answer
-   against the Lagrangian bound): the whole model, warm-started from the best plan
-   with the LP cuts; every rule-breaking optimum of a relaxation is repaired by `restrict_into`
-   (the restriction seeded with its blocks and the best plan's: on Daxing 10k it took the plan
-   from 1.5% to 0.5-0.7% above the bound, where the greedy repair found nothing better). The
-   search: SCIP branch-and-cut with the restriction as its heuristic (back-end scip, and method
-   "auto" where SCIP is installed, given a plan: its bound is the better one, `scip_final`),
-   else row generation in a child process (each round a relaxation, so its bound is valid
-   too). The best bound of all is reported and the plan is called optimal only when that bound
+4. the rest of the time (from LNS_SHARE of it; none where SCIP has bounded giant clusters that hold
+   most candidates, `_skip_last`: the neighbourhoods go on to LNS_DEEP_SHARE, then the near-LP one,
+   and that plan is the answer against the Lagrangian bound): the whole model, warm-started from the
+   best plan with the LP cuts; every rule-breaking optimum of a relaxation is repaired by
+   `restrict_into` (the restriction seeded with its blocks and the best plan's: on Daxing 10k it
+   took the plan from 1.5% to 0.5-0.7% above the bound, where the greedy repair found nothing
+   better). The search: SCIP branch-and-cut with the restriction as its heuristic (back-end scip,
+   and method "auto" where SCIP is installed, given a plan: its bound is the better one,
+   `scip_final`), else row generation in a child process (each round a relaxation, so its bound is
+   valid too). The best bound of all is reported and the plan is called optimal only when that bound
    proves it within the requested gap.
 """
 
@@ -87,8 +87,11 @@ LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restric
 # neighbourhoods: chaoyang_c50000 went 2,800,885 -> 2,731,894 in 200 s where row-generation
 # neighbourhoods reached 2,762,495; with 0.7 of 600 s the plan was better but the last phase,
 # short of time, left the bound 0.17% lower: measured)
-LNS_DEEP_SHARE = 0.98  # ... where a giant cluster got SCIP in the bound (`_deep_ran`): no last
-# phase, the neighbourhoods to here, then the near-LP neighbourhood
+LNS_DEEP_SHARE = 0.98  # ... where the last phase is left out (`_skip_last`): the
+# neighbourhoods to here, then the near-LP neighbourhood
+SKIP_LAST_SHARE = 0.5  # giant clusters holding more of the candidates: no last phase after
+# their branch-and-cut (chaoyang_c50000, 75%: that phase gave a lower bound and no better plan;
+# daxing_c50000, 31%: it gave the better bound, 0.163% against 0.237% without it; measured)
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 REGION_PLOTS = 200  # a giant cluster's regions: about half this each, so a neighbourhood holds
 # several, scattered (chaoyang_c50000, 400 s of neighbourhoods from one plan: 2,720,433 against
@@ -212,7 +215,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
         if first:
             proven.result.stats["first_plan_s"] = first[0]
         return proven
-    if x is not None and _deep_ran(rounds):  # the last phase would add neither (`_deep`)
+    if x is not None and _skip_last(rule, rounds):  # it would add neither plan nor bound
         return _unproven(cut_model, x, bound, rounds, first)
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
@@ -369,7 +372,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
     visits = np.zeros(nc)  # per candidate: how often it was free
     # a giant cluster's regions: the restriction alone per neighbourhood, so many more of them
     # fit (each 1-3 s instead of SUB_LIMIT); whole clusters: row generation polishes after it
-    polish, deep = not _giant(rule), _deep_ran(rounds)
+    polish, deep = not _giant(rule), _skip_last(rule, rounds)
     idle, obj = 0, model.objective_value(x)
     while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
         share = LNS_SHARE if polish else LNS_DEEP_SHARE if deep else LNS_REGION_SHARE
@@ -463,16 +466,25 @@ def _unproven(model: ArrayModel, x: np.ndarray, bound: float, rounds: list[dict]
 
 
 def _deep(rule: Rule, opts: SolveOptions) -> bool:
-    """Whether the giant clusters get SCIP branch-and-cut in the Lagrangian bound, and then the
-    neighbourhoods the rest of the time instead of the whole-model last phase (chaoyang_c50000:
-    that phase gave 2,672,680 in 240 s, below the bound with the giant cluster's 90 s, and no
-    better plan; measured)."""
+    """Whether the giant clusters get SCIP branch-and-cut in the Lagrangian bound (chaoyang_c50000:
+    the whole-model last phase then gave 2,672,680 in 240 s, below that bound, and no better
+    plan; `_skip_last` decides on that phase; measured)."""
     return _giant(rule) and opts.time_limit is not None and find_spec("pyscipopt") is not None
 
 
 def _deep_ran(rounds: list[dict]) -> bool:
     """Whether the Lagrangian bound solved a giant cluster by branch-and-cut."""
     return any(r.get("deep") for r in rounds)
+
+
+def _skip_last(rule: Rule, rounds: list[dict]) -> bool:
+    """Whether the whole-model last phase is left out: after branch-and-cut on giant clusters
+    that hold more than SKIP_LAST_SHARE of the candidates (the whole model is then mostly what
+    SCIP has bounded already)."""
+    comp = rule.parts[0].graph.comp
+    sizes = np.bincount(comp)
+    share = sizes[sizes > SPLIT_FROM].sum() / max(1, len(comp))
+    return _deep_ran(rounds) and share > SKIP_LAST_SHARE
 
 
 def _giant(rule: Rule) -> bool:

@@ -91,7 +91,7 @@ LNS_DEEP_SHARE = 0.98  # ... where the last phase is left out (`_skip_last`): th
 # neighbourhoods to here, then the near-LP neighbourhood
 SKIP_LAST_SHARE = 0.5  # giant clusters holding more of the candidates: no last phase after
 # their branch-and-cut (chaoyang_c50000, 75%: that phase gave a lower bound and no better plan;
-# daxing_c50000, 31%: it gave the better bound, 0.163% against 0.237% without it; measured)
+# daxing_c50000, 31%: it gave the better bound, 0.195% with it against 0.237% without; measured)
 GROUP_PLOTS = 600  # candidate plots per neighbourhood (several clusters)
 REGION_PLOTS = 200  # a giant cluster's regions: about half this each, so a neighbourhood holds
 # several, scattered (chaoyang_c50000, 400 s of neighbourhoods from one plan: 2,720,433 against

@@ -190,6 +190,7 @@ def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_genera
     import optimizer.blocks.master.bound as bound
 
     monkeypatch.setattr(bound, "DEEP_FROM", 0)
+    solve_pricing = bound.solve_pricing
     rng = np.random.default_rng(2)
     checked = solved = 0
     cases = [(inst, s, best) for inst, s, best, _ in CASES] + [
@@ -209,6 +210,10 @@ def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_genera
             noisy = pi + rng.normal(0, 1, len(pi)) * (50 + 5 * np.abs(pi))
             assert lagrangian_bound(cut, rule, part, noisy, time_limit=None,
                                     deep_limit=60.0).value <= best + tol
+            m.setattr(bound, "solve_pricing", solve_pricing)
+            m.setattr(bound, "solve_pricing_bc", None)  # under a second: row generation only
+            short = lagrangian_bound(cut, rule, part, pi, time_limit=None, deep_limit=0.5)
+        assert short.deep == 0 and short.value == pytest.approx(rowgen.value, rel=1e-9, abs=1e-9)
         assert deep.exact.all() and rowgen.exact.all()
         assert deep.value == pytest.approx(rowgen.value, rel=1e-5, abs=1e-5)
         assert deep.value <= best + tol

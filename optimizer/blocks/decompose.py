@@ -41,7 +41,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from importlib.util import find_spec
 
 import numpy as np
 
@@ -469,7 +468,7 @@ def _deep(rule: Rule, opts: SolveOptions) -> bool:
     """Whether the giant clusters get SCIP branch-and-cut in the Lagrangian bound (chaoyang_c50000:
     the whole-model last phase then gave 2,672,680 in 240 s, below that bound, and no better
     plan; `_skip_last` decides on that phase; measured)."""
-    return _giant(rule) and opts.time_limit is not None and find_spec("pyscipopt") is not None
+    return _giant(rule) and opts.time_limit is not None  # (`bound` checks that SCIP is there)
 
 
 def _deep_ran(rounds: list[dict]) -> bool:

@@ -152,8 +152,8 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
     todo = todo[np.argsort(-room[todo], kind="stable")]
     sizes = np.bincount(part.comp, minlength=k)
     deep = np.zeros(k, bool)
-    if deep_limit is not None and find_spec("pyscipopt") is not None:
-        deep[sizes > DEEP_FROM] = True
+    if deep_limit is not None and deep_limit >= 1.0 and find_spec("pyscipopt") is not None:
+        deep[sizes > DEEP_FROM] = True  # (less than a second: row generation, as without SCIP)
     big, todo = todo[deep[todo]], todo[~deep[todo]]
     big = big[np.argsort(-sizes[big], kind="stable")]  # the largest first
     workers = 1 if runner is None else runner.workers

@@ -9,6 +9,7 @@ only when its bound proves it. Plus HiGHS's LP row duals (signs, strong duality)
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -137,6 +138,30 @@ def test_decomposed_first_plan_on_the_contiguity_cases() -> None:
 def _without_compactness(inst, s0):
     """The case's model and rule with the compactness term off (it adds coupling columns)."""
     return without_coupling_extras(inst, s0)[1:]
+
+
+def test_more_cut_rounds_only_while_the_time_share_lasts(monkeypatch) -> None:
+    """`lp_bound` goes past its `rounds` (up to `more`) only while the time used is below
+    LP_MORE_SHARE of the limit, and each bound stays at most the enumerated optimum."""
+    checked = 0
+    cases = [(inst, s, best) for inst, s, best, _ in CASES] + [(i, s, b) for _, i, s, b in RANDOM]
+    for inst, s0, best in cases:
+        if best is None:
+            continue
+        pm, rule = _without_compactness(inst, s0)
+        model = with_presolve(pm.model, rule, pm)
+        counts = {}
+        for share in (0.0, 1.0):
+            monkeypatch.setattr(decompose, "LP_MORE_SHARE", share)
+            said: list[str] = []
+            _cut, bound, _x, _ = decompose.lp_bound(
+                model, rule, SolveOptions(time_limit=1e6), time.perf_counter(),
+                1.0, said.append, 0, more=6)
+            counts[share] = (len(said), bound)
+            assert bound <= best + 1e-6 * max(1.0, abs(best))
+        assert counts[0.0] == (0, -np.inf)  # no time share: no round past the first 0
+        checked += counts[1.0][0] >= 2  # (a round that finds no cut says nothing)
+    assert checked >= 2, checked
 
 
 def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_is_solved(

@@ -80,6 +80,8 @@ AUTO_LNS_CANDIDATES = 2_000  # method "auto": lns from this many candidate plots
 DECOMPOSE_FROM = 1_000  # candidates: from here the decomposed first plan comes first (measured)
 LAGRANGE_SHARE = 0.15  # the Lagrangian bound's cluster problems: up to this share of the time
 DEEP_SHARE = 0.15  # ... and SCIP branch-and-cut on the giant clusters' (`bound.DEEP_FROM`)
+LP_MORE_ROUNDS = 40  # cut rounds beyond LP_ROUNDS, while the time used is below LP_MORE_SHARE
+LP_MORE_SHARE = 0.05  # of the limit
 LNS_CONSTRUCT_SHARE = 0.5  # without a plan the rest matters little: the construction's share
 LNS_SHARE = 0.3  # construction, bound and neighbourhoods: up to this share of the time
 LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restriction-only
@@ -119,15 +121,17 @@ def _infeasible(model: ArrayModel, family_rows: dict[str, slice], opts: SolveOpt
 
 def lp_bound(model: ArrayModel, rule: Rule, opts: SolveOptions, t0: float, share: float,
              say: Callable[[str], None], rounds: int = LP_ROUNDS,
-             duals: list[np.ndarray] | None = None
+             duals: list[np.ndarray] | None = None, more: int = 0
              ) -> tuple[ArrayModel, float, np.ndarray | None, bool]:
     """LP cut rounds: (model with the cuts, best valid bound, last LP point, LP infeasible);
-    each optimal LP's row duals are appended to `duals`."""
+    each optimal LP's row duals are appended to `duals`. After `rounds`, up to `more` further
+    rounds while the time used is below LP_MORE_SHARE of the limit."""
     sep = CombinedSeparator(rule, fractional=True)
     highs = get_backend("highs")
     bound, x = -np.inf, None
-    for k in range(rounds):
-        if _expired(opts, t0):
+    for k in range(rounds + more):
+        if _expired(opts, t0) or (k >= rounds and (opts.time_limit is None or time.perf_counter()
+                                                   - t0 > LP_MORE_SHARE * opts.time_limit)):
             break
         lp = highs.solve(_lp(model), replace(opts, time_limit=_left(opts, t0, share)))
         if lp.termination is Termination.INFEASIBLE:
@@ -192,7 +196,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     first = [] if built.x is None else [time.perf_counter() - t0 - (
         built.seconds - built.first_s if built.first_s is not None else 0.0)]
     cut_model, more, x_more, lp_infeasible = lp_bound(cut_model, rule, opts, t0, 0.2, say,
-                                                      duals=duals)
+                                                      duals=duals, more=LP_MORE_ROUNDS)
     if lp_infeasible:  # the LP with valid cuts proves no plan exists
         return _infeasible(cut_model, pm.family_rows, opts, t0)
     bound, x_lp = max(bound, more), (x_more if x_more is not None else x_lp)

@@ -6,7 +6,8 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    else — or where that finds none — the construction (`construct`): one MIP over an inner
    approximation of the rule; either is rule-abiding and meets every target (or the message
    names the targets that cannot be met together);
-2. bound: LP cut rounds (the separator's valid inequalities) give a lower bound, and the LP point
+2. bound: LP cut rounds (the separator's valid inequalities; past LP_ROUNDS while the time used is
+   below LP_MORE_SHARE of the limit) give a lower bound, and the LP point
    says where the plan may be improved; then the Lagrangian bound of the clusters at the last
    LP's duals (`master.bound`, LAGRANGE_SHARE of the time; a giant cluster's problem by SCIP
    branch-and-cut in DEEP_SHARE more), whose exact cluster solutions go back into the master

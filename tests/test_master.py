@@ -17,11 +17,11 @@ import pytest
 import scipy.sparse as sp
 
 import optimizer.blocks.decompose as decompose
-from optimizer.blocks.master.bound import constant_part, lagrangian_bound, signed
+from optimizer.blocks.master.bound import constant_part, gap_anatomy, lagrangian_bound, signed
 from optimizer.blocks.master.partition import partition
 from optimizer.blocks.master.restricted import first_plan
 from optimizer.blocks.rule import farmland_rule, with_presolve
-from optimizer.blocks.search import _lp
+from optimizer.blocks.search import _full_x, _lp
 from optimizer.model.build import build_model
 from optimizer.model.kpi import evaluate_targets
 from optimizer.plan.solve import solve_plan
@@ -30,6 +30,7 @@ from solvers.base import SolveOptions
 from solvers.model import ArrayModel
 from solvers.result import Termination
 from tests.random_instances import (
+    all_plans,
     block_rule_ok,
     optimum,
     plan_values,
@@ -207,6 +208,43 @@ def test_lagrangian_bound_is_valid_and_at_least_the_lp_bound_when_every_cluster_
     assert checked >= 20 and above >= 2, (checked, above)
 
 
+def test_gap_anatomy_of_every_enumerated_plan_adds_up_and_no_part_is_negative() -> None:
+    """For every plan enumeration allows (an independent truth: no cluster bound may exceed a
+    plan's share of that cluster, which solves the cluster's pricing problem), the anatomy's
+    parts are >= 0 and add up to the plan's objective less L(π), for the LP's duals and for
+    perturbed ones; with one cluster solved only by its rule-free minimum the parts still hold."""
+    rng = np.random.default_rng(3)
+    checked = positive = 0
+    for _seed, inst, s0, best in RANDOM[:30]:
+        if best is None:
+            continue
+        s, pm, rule = without_coupling_extras(inst, s0)
+        cut, lp = _lp_with_cuts(pm, rule)
+        nc = len(pm.candidates)
+        part = partition(cut, rule, nc)
+        if part.k < 2:
+            continue
+        allowed, _values = plan_values(inst, s, all_plans(inst))
+        plans = all_plans(inst)[allowed]
+        plans = plans[rng.permutation(len(plans))[:40]]
+        pi = lp.row_dual[part.coupling]
+        for p in (pi, pi + rng.normal(0, 1, len(pi)) * (10 + np.abs(pi))):
+            for limit in (None, 0.0):
+                lag = lagrangian_bound(cut, rule, part, p, time_limit=limit)
+                for act in plans:
+                    x = _full_x(cut, pm, act)
+                    assert x is not None
+                    g = gap_anatomy(cut, rule, nc, lag, x)
+                    tol = 1e-6 * max(1.0, abs(best))
+                    assert g.rows >= -tol and g.extra >= -tol and (g.clusters >= -tol).all()
+                    assert g.total == pytest.approx(cut.objective_value(x) - lag.value,
+                                                    rel=1e-9, abs=1e-6)
+                    assert g.plots.sum() == nc
+                    positive += g.total > tol
+        checked += 1
+    assert checked >= 5 and positive >= 10, (checked, positive)
+
+
 def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_generation(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every cluster counted large (DEEP_FROM = 0): SCIP branch-and-cut solves each pricing
@@ -253,27 +291,36 @@ def decomposed_first(monkeypatch):
 
 
 def _lns_matches_enumeration(seed: int, inst, s0, best: float | None,
-                             time_limit: float | None = None) -> None:
+                             time_limit: float | None = None) -> bool:
     """lns on a random case: no plan only where enumeration finds none (or elastic), the bound
-    at most the optimum, the plan rule-abiding and at least it, optimal only at it."""
+    at most the optimum, the plan rule-abiding and at least it, optimal only at it; the gap's
+    anatomy adds up to the plan's objective less L(π). Whether it had an anatomy."""
     s = copy.deepcopy(s0)
     s.contiguity.method = "lns"
     plan = solve_plan(inst, s, backend="highs", elastic=s.elastic.enabled, time_limit=time_limit)
     r = plan.result
     if best is None:
         assert not r.has_solution or plan.elastic, seed
-        return
+        return False
     assert r.has_solution, seed
     assert r.bound is None or r.bound <= best + 1e-6 * max(1.0, abs(best)), seed
     allowed, value = plan_values(inst, s, plan.actions[None, :])
     assert allowed[0] and value[0] >= best - 1e-6 * max(1.0, abs(best)), seed
     if r.termination is Termination.OPTIMAL:
         assert value[0] == pytest.approx(best, rel=1e-6, abs=1e-6), seed
+    if "lagrangian_bound" in r.stats:  # the anatomy: the plan's distance from L(π), split
+        assert r.stats["lagrangian_bound"] <= best + 1e-6 * max(1.0, abs(best)), seed
+        assert r.stats["lagrangian_gap"] == pytest.approx(
+            value[0] - r.stats["lagrangian_bound"], rel=1e-6, abs=1e-6), seed
+        assert min(r.stats["lagrangian_gap_rows"], r.stats["lagrangian_gap_extra"],
+                   r.stats["lagrangian_gap_clusters"]) >= -1e-6, seed
+    return "lagrangian_bound" in r.stats
 
 
 def test_lns_with_the_decomposition_first_matches_enumeration(decomposed_first) -> None:
-    for seed, inst, s0, best in RANDOM[:30]:
-        _lns_matches_enumeration(seed, inst, s0, best)
+    anatomies = sum(_lns_matches_enumeration(seed, inst, s0, best)
+                    for seed, inst, s0, best in RANDOM[:30])
+    assert anatomies >= 5, anatomies
 
 
 def test_giant_clusters_by_branch_and_cut_then_no_last_phase(decomposed_first,

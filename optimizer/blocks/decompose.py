@@ -33,7 +33,8 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    and method "auto" where SCIP is installed, given a plan: its bound is the better one,
    `scip_final`), else row generation in a child process (each round a relaxation, so its bound is
    valid too). The best bound of all is reported and the plan is called optimal only when that bound
-   proves it within the requested gap.
+   proves it within the requested gap; the plan's distance from the Lagrangian bound, split by
+   target rows and clusters (`gap_anatomy`), goes into the result's stats.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import numpy as np
 from instances.instance import Instance
 from optimizer.blocks.construct import Construction, blocking_targets, construct, tolerance
 from optimizer.blocks.deadline import forks, quiet, run_with_deadline
-from optimizer.blocks.master.bound import decomposition_bound
+from optimizer.blocks.master.bound import LagrangianBound, decomposition_bound, gap_anatomy
 from optimizer.blocks.master.restricted import first_plan, remaster
 from optimizer.blocks.neighbourhood import (
     Runner,
@@ -209,18 +210,19 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
         x = _repaired_lp(inst, pm, rule, model, x_lp, opts, t0)
         first += [] if x is None else [time.perf_counter() - t0]
     with Runner(auto_workers(workers, nc), scheduler) as runner:
-        bound, x = _lagrangian(cut_model, rule, nc, x, duals, opts, t0, bound, runner, rounds,
-                               say)
+        bound, x, lag = _lagrangian(cut_model, rule, nc, x, duals, opts, t0, bound, runner,
+                                    rounds, say)
         if x is not None:
             x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
         if x is not None and x_lp is not None and _giant(rule):
             x = _near_lp(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
+    anatomy = partial(_anatomy, cut_model, rule, nc, lag, say)
     if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
         if first:
             proven.result.stats["first_plan_s"] = first[0]
-        return proven
+        return anatomy(proven)
     if x is not None and _skip_last(rule, rounds):  # it would add neither plan nor bound
-        return _unproven(cut_model, x, bound, rounds, first)
+        return anatomy(_unproven(cut_model, x, bound, rounds, first))
     backend = get_backend(backend_name if backend_name in ("highs", "scip") else "highs")
 
     end = None if opts.time_limit is None else t0 + opts.time_limit
@@ -279,7 +281,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     res.stats.update({"lns_rounds": sum(r.get("phase") == "lns" for r in rounds)})
     if first:  # seconds from the start of this solve to its first rule-abiding plan
         res.stats["first_plan_s"] = first[0]
-    return ContiguousSolve(res, final.model, "lns", rounds + final.rounds)
+    return anatomy(ContiguousSolve(res, final.model, "lns", rounds + final.rounds))
 
 
 def first_construction(cut_model: ArrayModel, model: ArrayModel, rule: Rule, nc: int,
@@ -326,12 +328,12 @@ def _proven(model: ArrayModel, x: np.ndarray | None, bound: float, opts: SolveOp
 def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
                 duals: list[np.ndarray], opts: SolveOptions, t0: float, bound: float,
                 runner: Runner, rounds: list[dict], say: Callable[[str], None]
-                ) -> tuple[float, np.ndarray | None]:
+                ) -> tuple[float, np.ndarray | None, LagrangianBound | None]:
     """The Lagrangian bound of the cluster decomposition at the last LP's duals (within
     LAGRANGE_SHARE of the time), and the plan improved by the master over the clusters' exact
-    solutions: (the better bound, the plan)."""
+    solutions: (the better bound, the plan, the Lagrangian bound or None)."""
     if not duals or _expired(opts, t0):
-        return bound, x
+        return bound, x, None
     t = time.perf_counter()
     limit = None if opts.time_limit is None else min(  # half of what is left, at most
         LAGRANGE_SHARE * opts.time_limit, 0.5 * (opts.time_limit - (t - t0)))
@@ -339,7 +341,7 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
         DEEP_SHARE * opts.time_limit, 0.5 * (opts.time_limit - (t - t0)) - limit)
     lag = decomposition_bound(model, rule, nc, duals[-1], runner, limit, deep)
     if lag is None:
-        return bound, x
+        return bound, x, None
     say(f"Lagrangian bound {lag.value:,.1f} (LP bound {bound:,.1f}; {lag.solved} cluster "
         f"problems solved, {int(lag.exact.sum())} of {len(lag.exact)} clusters exact)")
     if x is not None and lag.columns and not _expired(opts, t0):
@@ -350,7 +352,32 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
             say(f"master over the exact cluster columns: objective {model.objective_value(x):,.1f}")
     rounds.append({"phase": "lagrangian", "bound": lag.value, "solved": lag.solved,
                    "deep": lag.deep, "seconds": time.perf_counter() - t})
-    return max(bound, lag.value), x
+    return max(bound, lag.value), x, lag
+
+
+def _anatomy(model: ArrayModel, rule: Rule, nc: int, lag: LagrangianBound | None,
+             say: Callable[[str], None], out: ContiguousSolve) -> ContiguousSolve:
+    """The returned plan's distance from the Lagrangian bound, split (`gap_anatomy`) into
+    the solver stats: where a gap lies says what would close it (chaoyang_c50000: ~90% in its
+    one giant cluster, measured)."""
+    res = out.result
+    if lag is None or not np.isfinite(lag.value) or not res.has_solution or res.x is None:
+        return out
+    g = gap_anatomy(model, rule, nc, lag, res.x)
+    top = int(np.argmax(g.clusters)) if len(g.clusters) else 0
+    res.stats.update({"lagrangian_bound": lag.value, "lagrangian_gap": g.total,
+                      "lagrangian_gap_rows": g.rows, "lagrangian_gap_extra": g.extra,
+                      "lagrangian_gap_clusters": float(g.clusters.sum()),
+                      "lagrangian_gap_top_cluster": float(g.clusters[top]) if len(g.clusters)
+                      else 0.0,
+                      "lagrangian_gap_top_cluster_plots": float(g.plots[top]) if len(g.plots)
+                      else 0.0})
+    if g.total > 0 and len(g.clusters):
+        say(f"the plan is {g.total:,.1f} above the Lagrangian bound {lag.value:,.1f}: "
+            f"{g.clusters[top]:,.1f} ({g.clusters[top] / g.total:.0%}) in one cluster of "
+            f"{int(g.plots[top]):,} plots, {g.clusters.sum() - g.clusters[top]:,.1f} in the "
+            f"other {len(g.clusters) - 1:,}, {g.rows + g.extra:,.1f} in the target rows' slack")
+    return out
 
 
 def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,

@@ -25,6 +25,9 @@ With π the duals of the LP with the separator's cuts, L(π) is at least that LP
 the LP's tolerances: the cluster problems' convex hulls lie inside the LP's local polytopes);
 the caller reports the best of the two, never more than was proven. The exact solutions
 also come back as master columns.
+
+`gap_anatomy` splits a plan's distance from L(π) into the priced slack of the coupling rows,
+the extra columns, and per cluster the plan's reduced cost there less lb_c: where a gap lies.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class LagrangianBound:
     solved: int  # clusters solved (row generation or branch-and-cut)
     columns: list[tuple[np.ndarray, np.ndarray]]  # (full-model columns, values) of solutions
     deep: int = 0  # clusters of more than DEEP_FROM plots solved by branch-and-cut
+    pi: np.ndarray | None = None  # the coupling rows' multipliers (sign-corrected)
 
 
 def signed(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
@@ -134,7 +138,7 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
     k = part.k
     if not np.isfinite(best).all():  # a plot with no allowed action: no bound from here
         return LagrangianBound(-np.inf, np.full(k, -np.inf), np.full(k, -np.inf),
-                               np.zeros(k, bool), 0, [])
+                               np.zeros(k, bool), 0, [], pi=pi)
     free = np.bincount(part.comp, best, k)
     act, stuck = abide(rule, d, ok)
     greedy = np.bincount(part.comp, d[np.arange(part.nc), act], k)
@@ -198,7 +202,7 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
         solve(batch, left * len(batch) / (len(big) - at), solve_pricing_bc, "deep")
     value = float(lb.sum()) + constant_part(model, part, pi)
     return LagrangianBound(value if np.isfinite(value) else -np.inf, lb, free, exact,
-                           counts["solved"] + counts["deep"], columns, counts["deep"])
+                           counts["solved"] + counts["deep"], columns, counts["deep"], pi)
 
 
 def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarray, c: int,
@@ -260,3 +264,42 @@ def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,
     full[:min(len(pi), model.num_rows)] = pi[:model.num_rows]
     return lagrangian_bound(model, rule, part, full[part.coupling], runner, time_limit,
                             full[part.local], deep_limit)
+
+
+@dataclass
+class GapAnatomy:
+    """Where a plan's distance from L(π) lies: ``objective - L(π) = rows + extra +
+    clusters.sum()``, each term >= 0 (a plan's share of a cluster is a solution of the cluster's
+    pricing problem, so it costs at least that problem's bound)."""
+
+    rows: float  # Σ π (A x - the row's bound): the coupling rows' slack, priced
+    extra: float  # the extra columns' reduced costs above their box minimum
+    clusters: np.ndarray  # per cluster: the plan's reduced cost there less its bound lb
+    plots: np.ndarray  # per cluster: candidate plots
+
+    @property
+    def total(self) -> float:
+        return self.rows + self.extra + float(self.clusters.sum())
+
+
+def gap_anatomy(model: ArrayModel, rule: Rule, nc: int, lag: LagrangianBound,
+                x: np.ndarray) -> GapAnatomy:
+    """Split ``objective(x) - lag.value`` (x a plan of `model`, the model the bound was computed
+    on) into the priced slack of the coupling rows, the extra columns, and each cluster."""
+    part = partition(model, rule, nc)
+    pi = np.zeros(len(part.coupling)) if lag.pi is None else lag.pi
+    x = np.asarray(x, float)[:model.num_cols]
+    Ac = model.A.tocsr()[part.coupling]
+    reduced = model.c - Ac.T @ pi
+    clusters = np.bincount(part.col_cluster, reduced[:2 * nc] * x[:2 * nc], part.k) - lag.lb
+    lo, up = model.row_lower[part.coupling], model.row_upper[part.coupling]
+    side = np.where(pi > 0, np.where(np.isfinite(lo), lo, 0.0),
+                    np.where(np.isfinite(up), up, 0.0))
+    rows = float(pi @ (Ac @ x - side))
+    ex = part.extra
+    r = reduced[ex]
+    with np.errstate(invalid="ignore"):
+        low = np.where(r > 0, r * model.col_lower[ex], np.where(r < 0, r * model.col_upper[ex],
+                                                                0.0))
+    return GapAnatomy(rows, float((r * x[ex] - low).sum()), clusters,
+                      np.bincount(part.comp, minlength=part.k))

@@ -224,8 +224,8 @@ def test_gap_anatomy_of_every_enumerated_plan_adds_up_and_no_part_is_negative() 
         part = partition(cut, rule, nc)
         if part.k < 2:
             continue
-        allowed, _values = plan_values(inst, s, all_plans(inst))
-        plans = all_plans(inst)[allowed]
+        plans = all_plans(inst)
+        plans = plans[plan_values(inst, s, plans)[0]]
         plans = plans[rng.permutation(len(plans))[:40]]
         pi = lp.row_dual[part.coupling]
         for p in (pi, pi + rng.normal(0, 1, len(pi)) * (10 + np.abs(pi))):

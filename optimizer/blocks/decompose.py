@@ -364,15 +364,13 @@ def _anatomy(model: ArrayModel, rule: Rule, nc: int, lag: LagrangianBound | None
     if lag is None or not np.isfinite(lag.value) or not res.has_solution or res.x is None:
         return out
     g = gap_anatomy(model, rule, nc, lag, res.x)
-    top = int(np.argmax(g.clusters)) if len(g.clusters) else 0
+    top = int(np.argmax(g.clusters))  # (a Lagrangian bound comes only with >= 2 clusters)
     res.stats.update({"lagrangian_bound": lag.value, "lagrangian_gap": g.total,
                       "lagrangian_gap_rows": g.rows, "lagrangian_gap_extra": g.extra,
                       "lagrangian_gap_clusters": float(g.clusters.sum()),
-                      "lagrangian_gap_top_cluster": float(g.clusters[top]) if len(g.clusters)
-                      else 0.0,
-                      "lagrangian_gap_top_cluster_plots": float(g.plots[top]) if len(g.plots)
-                      else 0.0})
-    if g.total > 0 and len(g.clusters):
+                      "lagrangian_gap_top_cluster": float(g.clusters[top]),
+                      "lagrangian_gap_top_cluster_plots": float(g.plots[top])})
+    if g.total > 0:
         say(f"the plan is {g.total:,.1f} above the Lagrangian bound {lag.value:,.1f}: "
             f"{g.clusters[top]:,.1f} ({g.clusters[top] / g.total:.0%}) in one cluster of "
             f"{int(g.plots[top]):,} plots, {g.clusters.sum() - g.clusters[top]:,.1f} in the "

@@ -90,17 +90,27 @@ def signed(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
 
 def constant_part(model: ArrayModel, part: Partition, pi: np.ndarray) -> float:
     """Σ_extra min over the box of the reduced cost + Σ_rows (π⁺ lower - π⁻ upper) + offset."""
+    return float(_row_sides(model, part, pi) @ pi + _extra_minima(model, part, pi).sum()) \
+        + model.offset
+
+
+def _row_sides(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
+    """Per coupling row, the bound its multiplier prices: lower where π > 0, else upper."""
     lo, up = model.row_lower[part.coupling], model.row_upper[part.coupling]
-    rows = float(np.sum(np.where(pi > 0, pi * np.where(np.isfinite(lo), lo, 0.0), 0.0))
-                 + np.sum(np.where(pi < 0, pi * np.where(np.isfinite(up), up, 0.0), 0.0)))
-    ex = part.extra
-    if len(ex):
-        r = model.c[ex] - model.A.tocsr()[part.coupling][:, ex].T @ pi
-        lo_c, up_c = model.col_lower[ex], model.col_upper[ex]
-        with np.errstate(invalid="ignore"):
-            term = np.where(r > 0, r * lo_c, np.where(r < 0, r * up_c, 0.0))
-        rows += float(term.sum())
-    return rows + model.offset
+    return np.where(pi > 0, np.where(np.isfinite(lo), lo, 0.0),
+                    np.where(np.isfinite(up), up, 0.0))
+
+
+def _extra_reduced(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
+    return model.c[part.extra] - model.A.tocsr()[part.coupling][:, part.extra].T @ pi
+
+
+def _extra_minima(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
+    """Per extra column, the least of its reduced cost times a value in its box."""
+    r, ex = _extra_reduced(model, part, pi), part.extra
+    with np.errstate(invalid="ignore"):
+        return np.where(r > 0, r * model.col_lower[ex],
+                        np.where(r < 0, r * model.col_upper[ex], 0.0))
 
 
 def local_dual(model: ArrayModel, part: Partition, d: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -289,17 +299,9 @@ def gap_anatomy(model: ArrayModel, rule: Rule, nc: int, lag: LagrangianBound,
     part = partition(model, rule, nc)
     pi = np.zeros(len(part.coupling)) if lag.pi is None else lag.pi
     x = np.asarray(x, float)[:model.num_cols]
-    Ac = model.A.tocsr()[part.coupling]
-    reduced = model.c - Ac.T @ pi
-    clusters = np.bincount(part.col_cluster, reduced[:2 * nc] * x[:2 * nc], part.k) - lag.lb
-    lo, up = model.row_lower[part.coupling], model.row_upper[part.coupling]
-    side = np.where(pi > 0, np.where(np.isfinite(lo), lo, 0.0),
-                    np.where(np.isfinite(up), up, 0.0))
-    rows = float(pi @ (Ac @ x - side))
-    ex = part.extra
-    r = reduced[ex]
-    with np.errstate(invalid="ignore"):
-        low = np.where(r > 0, r * model.col_lower[ex], np.where(r < 0, r * model.col_upper[ex],
-                                                                0.0))
-    return GapAnatomy(rows, float((r * x[ex] - low).sum()), clusters,
-                      np.bincount(part.comp, minlength=part.k))
+    d = reduced_plot_costs(model, part, pi)
+    plot_cost = d[:, 1] * x[:nc] + d[:, 2] * x[nc:2 * nc]
+    clusters = np.bincount(part.comp, plot_cost, part.k) - lag.lb
+    rows = float(pi @ (model.A.tocsr()[part.coupling] @ x - _row_sides(model, part, pi)))
+    extra = _extra_reduced(model, part, pi) @ x[part.extra] - _extra_minima(model, part, pi).sum()
+    return GapAnatomy(rows, float(extra), clusters, np.bincount(part.comp, minlength=part.k))

@@ -28,7 +28,7 @@ from optimizer.plan.solve import solve_plan
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
-from solvers.result import Termination
+from solvers.result import Result, Termination
 from tests.random_instances import (
     all_plans,
     block_rule_ok,
@@ -283,6 +283,41 @@ def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_genera
         checked += 1
         solved += deep.solved
     assert checked >= 10 and solved >= 3, (checked, solved)
+
+
+def test_the_directed_lp_alone_on_the_large_clusters_is_a_valid_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cluster counted large, SCIP replaced by a back-end that proves nothing: the
+    directed LP rounds give each cluster's bound; the Lagrangian bound stays at most the
+    enumerated optimum, for the LP's duals and noisy ones, and the clusters' bounds at least
+    their rule-free minima (and above them on some)."""
+    import optimizer.blocks.master.bound as bound
+
+    monkeypatch.setattr(bound, "DEEP_FROM", 0)
+    monkeypatch.setattr(bound, "DIRECTED_SHARE", 1.0)
+
+    class Nothing:
+        def solve(self, *_a, **_k) -> Result:  # type: ignore[no-untyped-def]
+            return Result("scip", Termination.TIME_LIMIT, False)
+
+    monkeypatch.setattr(bound, "get_backend", lambda _name: Nothing())
+    rng = np.random.default_rng(3)
+    checked = raised = deep = 0
+    for _, inst, s0, best in RANDOM[:24]:
+        if best is None:
+            continue
+        pm, rule = _without_compactness(inst, s0)
+        cut, lp = _lp_with_cuts(pm, rule, 0)
+        part = partition(cut, rule, len(pm.candidates))
+        tol = 1e-6 * max(1.0, abs(best))
+        for pi in (lp.row_dual[part.coupling],
+                   lp.row_dual[part.coupling] + rng.normal(0, 1, len(part.coupling)) * 50):
+            lag = lagrangian_bound(cut, rule, part, pi, time_limit=None, deep_limit=20.0)
+            assert lag.free.sum() - tol <= lag.lb.sum() and lag.value <= best + tol
+            raised += int((lag.lb > lag.free + tol).sum())
+            deep += lag.deep
+        checked += 1
+    assert checked >= 10 and deep >= 5 and raised >= 3, (checked, deep, raised)
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ is a valid bound for ANY π. Per cluster, lb_c is the best of:
   solves a relaxation of it, so its bound is valid even when stopped at its time limit), for the
   clusters with the largest difference between greedy column and rule-free minimum first,
   several at once on the `Runner` (process pool or Dask), within the time given;
-- for a cluster of more than DEEP_FROM plots, the bound of SCIP branch-and-cut (the separator's
-  rows as cuts) on its pricing problem, within a time of its own, on a worker beside the row
-  generation where the pool has one to spare (row generation barely moves such a cluster).
+- for a cluster of more than DEEP_FROM plots, within a time of its own, on a worker beside the
+  row generation where the pool has one to spare (row generation barely moves such a cluster):
+  LP rounds on the pricing problem's directed (arborescence) extension (`directed`) until they
+  stall, then SCIP branch-and-cut (the separator's rows as cuts), the better of their bounds.
 
 With π the duals of the LP with the separator's cuts, L(π) is at least that LP's bound (up to
 the LP's tolerances: the cluster problems' convex hulls lie inside the LP's local polytopes);
@@ -41,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
+from optimizer.blocks.master.directed import directed_bound
 from optimizer.blocks.master.partition import Partition, partition
 from optimizer.blocks.master.restricted import MAX_COUPLING
 from optimizer.blocks.neighbourhood import Runner, _sub_rule, restriction_repair
@@ -54,6 +56,9 @@ SUB_LIMIT = 10.0  # seconds per cluster pricing problem at most
 DEEP_FROM = 2_000  # plots: a larger cluster's pricing problem goes to SCIP branch-and-cut, with
 # a time of its own (`deep_limit`): chaoyang_c50000's 33,394-plot cluster at the LP duals, from
 # its LP bound 95,257: 108,555 after 60 s, 110,344 after 120 s (row generation: nothing in 10 s)
+DIRECTED_SHARE = 1.0  # of a giant cluster's time for the directed LP rounds (they stop earlier
+# where they stall; SCIP has the rest): chaoyang_c50000's 33,394-plot cluster, 90 s each, from
+# its LP 99,940: directed 109,118 (39 rounds), SCIP 108,332 (benchmarks/directed_bound.py)
 EXACT_TOL = 1e-7  # relative: a greedy column this close to the rule-free minimum is exact
 
 
@@ -251,15 +256,25 @@ def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, b
 
 
 def solve_pricing_bc(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
-    """SCIP branch-and-cut (the separator's rows as lazy constraints and cuts) on one large
-    cluster's pricing problem: its bound is valid at any stop; as `solve_pricing`."""
-    opts = SolveOptions(time_limit=p.time_limit, mip_gap=1e-6, threads=1)
+    """One large cluster's pricing problem: LP rounds on its directed (arborescence) extension
+    (`directed.directed_bound`: the stronger bound) until they stall or DIRECTED_SHARE of the
+    time is out, then SCIP branch-and-cut (the separator's rows as lazy constraints and cuts; a
+    solution, and a bound valid at any stop) for what is left; the better bound. As
+    `solve_pricing`."""
+    t0 = time.perf_counter()
+    directed, _ = directed_bound(p.model, p.rule, DIRECTED_SHARE * p.time_limit)
+    left = p.time_limit - (time.perf_counter() - t0)
+    if left < 0.5:
+        return directed, None, False
+    opts = SolveOptions(time_limit=left, mip_gap=1e-6, threads=1)
     res = get_backend("scip").solve(p.model, opts, warm_start=p.warm,
                                     separator=CombinedSeparator(p.rule, fractional=True))
     x = res.x[:p.model.num_cols] if res.has_solution and res.x is not None else None
     if x is not None and not p.rule.admissible(x):
         x = None
-    return res.bound, x, res.termination.value == "optimal" and x is not None
+    bounds = [b for b in (res.bound, directed) if b is not None]
+    done = res.termination.value == "optimal" and x is not None
+    return (max(bounds) if bounds else None), x, done
 
 
 def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,

@@ -1,0 +1,87 @@
+"""The largest cluster's pricing problem at the LP duals: its bound by the directed
+(arborescence) LP rounds against SCIP branch-and-cut with the undirected cuts, each within its
+own seconds. One JSON line: the bounds, the directed rounds' history and seconds.
+
+    PYTHONPATH=. python benchmarks/directed_bound.py FILE.gpkg --lp-rounds 20 \
+        --seconds 90 [--scip-seconds 90]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+from instances.loader import load_instance
+from optimizer.blocks.decompose import lp_bound
+from optimizer.blocks.master.bound import pricing_problem, signed, solve_pricing_bc
+from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
+from optimizer.blocks.master.directed import directed_bound
+from optimizer.blocks.master.partition import partition
+from optimizer.blocks.rule import farmland_rule, with_presolve
+from optimizer.model.build import build_model
+from optimizer.model.scenario import Scenario
+from solvers.base import SolveOptions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file")
+    ap.add_argument("--lp-rounds", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--scip-seconds", type=float, default=0.0, help="0: SCIP not run")
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    inst = load_instance(a.file)
+    s = Scenario()
+    pm = build_model(inst, s)
+    rule = farmland_rule(inst, pm, s)
+    nc = len(pm.candidates)
+    model = with_presolve(pm.model, rule, pm)
+    duals: list[np.ndarray] = []
+    cut, lp, _, _ = lp_bound(model, rule, SolveOptions(threads=1), time.perf_counter(), 1.0,
+                             lambda _m: None, a.lp_rounds, duals)
+    part = partition(cut, rule, nc)
+    full = np.zeros(cut.num_rows)
+    full[:min(len(duals[-1]), cut.num_rows)] = duals[-1][:cut.num_rows]
+    pi = signed(cut, part, full[part.coupling])
+    d = reduced_plot_costs(cut, part, pi)
+    ok = allowed(cut, part)
+    act, stuck = abide(rule, d, ok)
+    valid = local_ok(cut, part, act)
+    valid[part.comp[stuck]] = False
+    c = int(np.argmax(np.bincount(part.comp, minlength=part.k)))
+    row: dict = {"instance": inst.name, "lp_bound": round(lp, 1), "cluster": c,
+                 "plots": int((part.comp == c).sum()),
+                 "setup_s": round(time.perf_counter() - t0, 1)}
+    p = pricing_problem(cut, rule, part, d, c, act, bool(valid[c]), a.seconds)
+    row["pricing_lp"] = round(float(_lp_value(p)), 1)
+    t = time.perf_counter()
+    bound, history = directed_bound(p.model, p.rule, a.seconds)
+    row.update({"directed_bound": None if bound is None else round(bound, 1),
+                "directed_s": round(time.perf_counter() - t, 1), "directed_rounds": len(history),
+                "history": [round(h, 1) for h in history]})
+    if a.scip_seconds > 0:
+        p.time_limit = a.scip_seconds
+        t = time.perf_counter()
+        scip, _, _ = solve_pricing_bc(p)
+        row.update({"scip_bound": None if scip is None else round(scip, 1),
+                    "scip_s": round(time.perf_counter() - t, 1)})
+    row["machine"] = f"{platform.machine()}, {platform.python_version()}"
+    print(json.dumps(row), flush=True)
+
+
+def _lp_value(p) -> float:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from solvers import get_backend
+
+    lp = replace(p.model, integrality=np.zeros(p.model.num_cols, bool))
+    return get_backend("highs").solve(lp, SolveOptions(threads=1)).objective
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ from solvers.highs import HighsBackend
 from solvers.model import ArrayModel
 from solvers.result import Result, Termination, relative_gap
 from solvers.scip import ScipBackend
+from solvers.warm_lp import LPSolution, WarmLP
 
 BACKENDS: dict[str, type[Backend]] = {
     "highs": HighsBackend,
@@ -50,12 +51,14 @@ __all__ = [
     "Cuts",
     "HighsBackend",
     "IncumbentCallback",
+    "LPSolution",
     "Result",
     "ScipBackend",
     "Separator",
     "SolveOptions",
     "SolveRequest",
     "Termination",
+    "WarmLP",
     "get_backend",
     "relative_gap",
 ]

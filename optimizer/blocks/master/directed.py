@@ -32,9 +32,9 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components, maxi
 
 from optimizer.blocks.cuts import FarmlandGraph, large_enough
 from optimizer.blocks.rule import CombinedSeparator, Rule, RulePart
+from solvers import WarmLP
 from solvers.model import ArrayModel
 from solvers.result import Termination
-from solvers.warm_lp import WarmLP
 
 EPS = 1e-6  # an arc in the LP's support
 VIOLATION = 1e-4  # a cut is added where the LP point breaks it by more

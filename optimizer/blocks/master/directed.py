@@ -234,14 +234,13 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float,
         if time.perf_counter() - t0 >= time_limit:
             break
         z = sol.x
+        directed = sp.vstack([arb.reach_cuts(z), arb.small_set_cuts(z)], format="csr")
         undirected = sep(z[:model.num_cols], False)
-        cuts = [arb.reach_cuts(z), arb.small_set_cuts(z)]
-        if undirected is not None and len(undirected):
-            cuts.append(sp.hstack([undirected.A, sp.csr_matrix(
-                (len(undirected), arb.num_cols - model.num_cols))], format="csr"))
-            lp.add_rows(cuts[-1], undirected.lower, undirected.upper)
-        new = sp.vstack(cuts[:2], format="csr")
-        if not new.shape[0] and (undirected is None or not len(undirected)):
+        if not directed.shape[0] and (undirected is None or not len(undirected)):
             break
-        lp.add_rows(new, np.full(new.shape[0], -np.inf), np.zeros(new.shape[0]))
+        lp.add_rows(directed, np.full(directed.shape[0], -np.inf), np.zeros(directed.shape[0]))
+        if undirected is not None and len(undirected):
+            lp.add_rows(sp.hstack([undirected.A, sp.csr_matrix(
+                (len(undirected), arb.num_cols - model.num_cols))], format="csr"),
+                undirected.lower, undirected.upper)
     return best, history

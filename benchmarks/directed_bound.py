@@ -3,7 +3,7 @@
 own seconds. One JSON line: the bounds, the directed rounds' history and seconds.
 
     PYTHONPATH=. python benchmarks/directed_bound.py FILE.gpkg --lp-rounds 20 \
-        --seconds 90 [--scip-seconds 90]
+        --seconds 90 [--scip-seconds 9 30 90]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from instances.loader import load_instance
 from optimizer.blocks.decompose import lp_bound
-from optimizer.blocks.master.bound import pricing_problem, signed, solve_pricing_bc
+from optimizer.blocks.master.bound import pricing_problem, pricing_scip, signed
 from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
 from optimizer.blocks.master.directed import directed_bound
 from optimizer.blocks.master.partition import partition
@@ -32,7 +32,8 @@ def main() -> None:
     ap.add_argument("file")
     ap.add_argument("--lp-rounds", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=90.0)
-    ap.add_argument("--scip-seconds", type=float, default=0.0, help="0: SCIP not run")
+    ap.add_argument("--scip-seconds", type=float, nargs="*", default=[],
+                    help="SCIP runs, one per limit given (none: SCIP not run)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     inst = load_instance(a.file)
@@ -64,12 +65,11 @@ def main() -> None:
     row.update({"directed_bound": None if bound is None else round(bound, 1),
                 "directed_s": round(time.perf_counter() - t, 1), "directed_rounds": len(history),
                 "history": [round(h, 1) for h in history]})
-    if a.scip_seconds > 0:
-        p.time_limit = a.scip_seconds
+    for limit in a.scip_seconds:
         t = time.perf_counter()
-        scip, _, _ = solve_pricing_bc(p)
-        row.update({"scip_bound": None if scip is None else round(scip, 1),
-                    "scip_s": round(time.perf_counter() - t, 1)})
+        scip, _, _ = pricing_scip(p, limit)
+        row.setdefault("scip", []).append({"limit": limit, "bound": None if scip is None else
+                                           round(scip, 1), "s": round(time.perf_counter() - t, 1)})
     row["machine"] = f"{platform.machine()}, {platform.python_version()}"
     print(json.dumps(row), flush=True)
 

@@ -258,23 +258,29 @@ def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, b
 def solve_pricing_bc(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
     """One large cluster's pricing problem: LP rounds on its directed (arborescence) extension
     (`directed.directed_bound`: the stronger bound) until they stall or DIRECTED_SHARE of the
-    time is out, then SCIP branch-and-cut (the separator's rows as lazy constraints and cuts; a
-    solution, and a bound valid at any stop) for what is left; the better bound. As
-    `solve_pricing`."""
+    time is out, then SCIP branch-and-cut for what is left (`pricing_scip`); the better bound.
+    As `solve_pricing`."""
     t0 = time.perf_counter()
     directed, _ = directed_bound(p.model, p.rule, DIRECTED_SHARE * p.time_limit)
     left = p.time_limit - (time.perf_counter() - t0)
     if left < 0.5:
         return directed, None, False
-    opts = SolveOptions(time_limit=left, mip_gap=1e-6, threads=1)
+    bnd, x, done = pricing_scip(p, left)
+    bounds = [b for b in (bnd, directed) if b is not None]
+    return (max(bounds) if bounds else None), x, done
+
+
+def pricing_scip(p: PricingProblem, time_limit: float
+                 ) -> tuple[float | None, np.ndarray | None, bool]:
+    """SCIP branch-and-cut (the separator's rows as lazy constraints and cuts) on a pricing
+    problem: a bound valid at any stop, a rule-abiding solution; as `solve_pricing`."""
+    opts = SolveOptions(time_limit=time_limit, mip_gap=1e-6, threads=1)
     res = get_backend("scip").solve(p.model, opts, warm_start=p.warm,
                                     separator=CombinedSeparator(p.rule, fractional=True))
     x = res.x[:p.model.num_cols] if res.has_solution and res.x is not None else None
     if x is not None and not p.rule.admissible(x):
         x = None
-    bounds = [b for b in (res.bound, directed) if b is not None]
-    done = res.termination.value == "optimal" and x is not None
-    return (max(bounds) if bounds else None), x, done
+    return res.bound, x, res.termination.value == "optimal" and x is not None
 
 
 def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,

@@ -22,6 +22,18 @@ from solvers.result import Result, Termination, relative_gap
 _last_threads: int | None = None  # HiGHS keeps one global thread pool per process
 
 
+def use_threads(h: Any, threads: int) -> None:
+    """Set `threads` on a Highs object; HiGHS keeps one global scheduler per process and fails a
+    run whose thread count differs from it, so the scheduler is reset when the count changes."""
+    import highspy
+
+    global _last_threads
+    if _last_threads is not None and _last_threads != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _last_threads = threads
+    h.setOptionValue("threads", int(threads))
+
+
 def highs_version() -> tuple[int, int, int]:
     import highspy
 
@@ -87,14 +99,10 @@ class HighsBackend(Backend):
         warm_start, on_incumbent = req.warm_start, req.on_incumbent
         import highspy
 
-        global _last_threads
         t0 = time.perf_counter()
         h = highspy.Highs()
         h.setOptionValue("output_flag", bool(opts.verbose))
-        if _last_threads is not None and _last_threads != opts.threads:
-            highspy.Highs.resetGlobalScheduler(True)
-        _last_threads = opts.threads
-        h.setOptionValue("threads", int(opts.threads))
+        use_threads(h, opts.threads)
         h.setOptionValue("random_seed", int(opts.seed))
         h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
         # The compactness case once dodged by turning off presolve rule 16 was this bug too: the

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from solvers.highs import use_threads
 from solvers.model import ArrayModel
 from solvers.result import Termination
 
@@ -31,7 +32,7 @@ class WarmLP:
         self._hs = highspy
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
+        use_threads(h, 1)
         csc = model.A.tocsc()
         csc.sort_indices()
         h.passModel(model.num_cols, model.num_rows, int(csc.nnz),

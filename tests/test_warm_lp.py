@@ -47,3 +47,14 @@ def test_an_infeasible_round_and_a_wrong_width_are_reported() -> None:
         lp.add_rows(sp.csr_matrix(np.ones((1, 3))), np.zeros(1), np.ones(1))
     lp.add_rows(sp.csr_matrix(np.ones((1, 2))), np.array([-np.inf]), np.array([0.5]))
     assert lp.solve().termination is Termination.INFEASIBLE
+
+
+def test_a_warm_lp_after_a_solve_with_other_threads() -> None:
+    """HiGHS keeps one global scheduler per process: a WarmLP (one thread) made after a
+    back-end solve with two threads once failed every run (found in the full suite)."""
+    model = ArrayModel(c=-np.ones(3), A=sp.csr_matrix(np.ones((1, 3))), row_lower=np.zeros(1),
+                       row_upper=np.array([2.0]), col_lower=np.zeros(3), col_upper=np.ones(3),
+                       integrality=np.ones(3, bool))
+    assert get_backend("highs").solve(model, SolveOptions(threads=2)).objective == -2.0
+    sol = WarmLP(model).solve(10.0)
+    assert sol.termination is Termination.OPTIMAL and sol.objective == pytest.approx(-2.0)

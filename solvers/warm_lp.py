@@ -62,6 +62,17 @@ class WarmLP:
                         csr.data.astype(np.float64))
         self.num_rows += csr.shape[0]
 
+    def delete_rows(self, rows: np.ndarray) -> None:
+        """Remove rows (indices into the current rows); later rows move up."""
+        rows = np.unique(np.asarray(rows, np.int32))
+        if len(rows):
+            self._h.deleteRows(len(rows), rows)
+            self.num_rows -= len(rows)
+
+    def row_activity(self) -> np.ndarray:
+        """A x at the last solution."""
+        return np.asarray(self._h.getSolution().row_value, np.float64).copy()
+
     def solve(self, time_limit: float | None = None) -> LPSolution:
         """Solve from the last basis; `time_limit` in seconds for this call."""
         h = self._h

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components, maximum_flow
 
-from optimizer.blocks.cuts import FarmlandGraph, large_enough
+from optimizer.blocks.cuts import REL_TOL, FarmlandGraph, large_enough
 from optimizer.blocks.rule import CombinedSeparator, Rule, RulePart
 from solvers import WarmLP
 from solvers.model import ArrayModel
@@ -42,6 +42,8 @@ BALLS = 400  # small-set candidates (fractional roots) per round at most
 FLOW_SCALE = 1e6  # scipy's maximum_flow takes integer capacities
 STALL = 1e-5  # relative: rounds that raise the bound less than this in a row stop it
 STALL_ROUNDS = 3
+PURGE_EVERY = 5  # rounds: cut rows slack by more than PURGE_SLACK at that LP are deleted
+PURGE_SLACK = 1e-3
 
 
 class Arborescence:
@@ -65,6 +67,7 @@ class Arborescence:
         self.f = self.base + g.n + np.arange(self.na)
         self.num_cols = self.base + g.n + self.na
         self.free = ~g.root  # plots whose being a root needs a large block
+        self.area: list[float] = g.area.tolist()
 
     def model(self, model: ArrayModel) -> ArrayModel:
         """`model` (its LP relaxation) with r, f and the arborescence rows."""
@@ -134,11 +137,14 @@ class Arborescence:
         cand = np.flatnonzero(self.free & (r > EPS) & ~large_enough(g.area, g.min_size))
         cand = cand[np.argsort(-r[cand], kind="stable")][:BALLS]
         found: list[np.ndarray] = []
-        seen: set[bytes] = set()
+        covered = np.zeros(self.n, bool)  # in a set found this round: its cut is there
+        xs = x.tolist()
         for c in cand:  # (at most BALLS small balls per round; each its own tiny max flow)
-            s = self._best_subset(self._ball(int(c), x), r, f)
-            if s is not None and (key := s.tobytes()) not in seen:
-                seen.add(key)
+            if covered[c]:
+                continue
+            s = self._best_subset(self._ball(int(c), xs), r, f)
+            if s is not None and not covered[s].all():
+                covered[s] = True
                 found.append(s)
         if not found:
             return sp.csr_matrix((0, self.num_cols))
@@ -155,19 +161,26 @@ class Arborescence:
         return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(len(found), self.num_cols))
 
-    def _ball(self, c: int, x: np.ndarray) -> np.ndarray:
-        """c and its neighbours by largest x while the area stays below the minimum block."""
-        g = self.graph
-        ball, area = [c], g.area[c]
+    def _ball(self, c: int, x: list[float]) -> np.ndarray:
+        """c and its neighbours by largest x while the area stays below the minimum block (in
+        plain Python: a ball holds a dozen plots, numpy's per-call cost would dominate)."""
+        area, cap = self.area, self.graph.min_size * (1.0 - REL_TOL)  # (as `large_enough`)
+        ball, inside, total = [c], {c}, area[c]
+        frontier: dict[int, float] = {}
+        u = c
         while True:
-            nb = np.concatenate([self.head[self.indptr[u]:self.indptr[u + 1]] for u in ball])
-            nb = nb[~np.isin(nb, ball) & (x[nb] > EPS)]
-            nb = nb[~large_enough(area + g.area[nb], g.min_size)]
-            if not len(nb):
+            for w in self.head[self.indptr[u]:self.indptr[u + 1]].tolist():
+                if w not in inside and x[w] > EPS:
+                    frontier[w] = x[w]
+            for w in [w for w in frontier if total + area[w] >= cap]:
+                del frontier[w]  # (the ball only grows: it never fits later)
+            if not frontier:
                 return np.array(ball)
-            w = int(nb[np.argmax(x[nb])])
-            ball.append(w)
-            area += g.area[w]
+            u = max(frontier, key=frontier.__getitem__)
+            del frontier[u]
+            ball.append(u)
+            inside.add(u)
+            total += area[u]
 
     def _best_subset(self, ball: np.ndarray, r: np.ndarray, f: np.ndarray) -> np.ndarray | None:
         """The subset S of `ball` most violating Σ_{S, free} r <= f(δ⁺(S)), by a minimum cut
@@ -217,6 +230,9 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float,
     arb = Arborescence(model, part)
     lp = WarmLP(arb.model(model))
     sep = CombinedSeparator(rule, fractional=True)
+    fixed = lp.num_rows  # the rows before any cut
+    cut_lower: list[np.ndarray] = [np.zeros(0)]
+    cut_upper: list[np.ndarray] = [np.zeros(0)]
     history: list[float] = []
     best: float | None = None
     while rounds is None or len(history) < rounds:
@@ -233,14 +249,24 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float,
             break
         if time.perf_counter() - t0 >= time_limit:
             break
+        if PURGE_EVERY and len(history) % PURGE_EVERY == 0:  # cut rows left slack: out
+            act = lp.row_activity()[fixed:]
+            lo, up = np.concatenate(cut_lower), np.concatenate(cut_upper)
+            slack = np.minimum(act - lo, up - act) > PURGE_SLACK
+            lp.delete_rows(fixed + np.flatnonzero(slack))
+            cut_lower, cut_upper = [lo[~slack]], [up[~slack]]
         z = sol.x
         directed = sp.vstack([arb.reach_cuts(z), arb.small_set_cuts(z)], format="csr")
         undirected = sep(z[:model.num_cols], False)
         if not directed.shape[0] and (undirected is None or not len(undirected)):
             break
         lp.add_rows(directed, np.full(directed.shape[0], -np.inf), np.zeros(directed.shape[0]))
+        cut_lower.append(np.full(directed.shape[0], -np.inf))
+        cut_upper.append(np.zeros(directed.shape[0]))
         if undirected is not None and len(undirected):
             lp.add_rows(sp.hstack([undirected.A, sp.csr_matrix(
                 (len(undirected), arb.num_cols - model.num_cols))], format="csr"),
                 undirected.lower, undirected.upper)
+            cut_lower.append(undirected.lower)
+            cut_upper.append(undirected.upper)
     return best, history

@@ -103,8 +103,13 @@ def test_every_cut_holds_for_every_admissible_plan_with_its_canonical_arborescen
 
 
 @pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("purge", [0, 1])
 def test_the_directed_bound_is_at_most_the_enumerated_optimum_and_at_least_the_lp(
-        seed: int) -> None:
+        seed: int, purge: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With slack cut rows deleted every round (purge 1) or never (0)."""
+    import optimizer.blocks.master.directed as directed
+
+    monkeypatch.setattr(directed, "PURGE_EVERY", purge)
     model, rule, cf, cg = _case(seed)
     best = min(float(cf[s].sum() + np.minimum(cg[~s], 0.0).sum()) for s in _admissible(rule))
     bound, history = directed_bound(model, rule, 30.0)

@@ -58,3 +58,24 @@ def test_a_warm_lp_after_a_solve_with_other_threads() -> None:
     assert get_backend("highs").solve(model, SolveOptions(threads=2)).objective == -2.0
     sol = WarmLP(model).solve(10.0)
     assert sol.termination is Termination.OPTIMAL and sol.objective == pytest.approx(-2.0)
+
+
+def test_deleted_rows_leave_the_lp_as_if_never_added() -> None:
+    rng = np.random.default_rng(7)
+    n = 8
+    model = ArrayModel(c=rng.normal(0, 1, n), A=sp.csr_matrix((0, n)), row_lower=np.zeros(0),
+                       row_upper=np.zeros(0), col_lower=np.zeros(n), col_upper=np.ones(n),
+                       integrality=np.zeros(n, bool))
+    keep = sp.random(3, n, 0.7, "csr", random_state=1)
+    drop = sp.random(2, n, 0.7, "csr", random_state=2)
+    lp = WarmLP(model)
+    lp.add_rows(keep, np.full(3, -np.inf), np.full(3, 0.5))
+    lp.add_rows(drop, np.full(2, -np.inf), np.full(2, 0.1))
+    both = lp.solve()
+    assert lp.row_activity() == pytest.approx(sp.vstack([keep, drop]) @ both.x, abs=1e-9)
+    lp.delete_rows(np.array([3, 4]))
+    assert lp.num_rows == 3
+    ref = get_backend("highs").solve(model.add_rows(keep, np.full(3, -np.inf), np.full(3, 0.5)),
+                                     SolveOptions())
+    assert lp.solve().objective == pytest.approx(ref.objective, abs=1e-7)
+    assert both.objective >= ref.objective - 1e-9

@@ -58,7 +58,7 @@ DEEP_FROM = 2_000  # plots: a larger cluster's pricing problem goes to SCIP bran
 # its LP bound 95,257: 108,555 after 60 s, 110,344 after 120 s (row generation: nothing in 10 s)
 DIRECTED_SHARE = 1.0  # of a giant cluster's time for the directed LP rounds (they stop earlier
 # where they stall; SCIP has the rest): chaoyang_c50000's 33,394-plot cluster, 90 s each, from
-# its LP 99,940: directed 109,118 (39 rounds), SCIP 108,332 (benchmarks/directed_bound.py)
+# its LP 99,940: directed 109,562 (53 rounds), SCIP 108,332 (benchmarks/directed_bound.py)
 EXACT_TOL = 1e-7  # relative: a greedy column this close to the rule-free minimum is exact
 
 

@@ -17,9 +17,10 @@ and two cut families, separated round by round on the LP point (`directed_bound`
   by a minimum cut inside a ball of such area grown around each fractional root.
 
 plus the undirected separator's rows on x. On chaoyang_c50000's 33,394-plot cluster at the LP
-duals, the undirected cuts stall at ~101.9k while these reach ~109k in 30 rounds (SCIP
-branch-and-cut with the undirected cuts: ~108.3k in 90 s): benchmarks/README.md. Every round's
-LP is a relaxation of the pricing problem, so any optimal round's objective is a valid bound.
+duals (LP 99,940), the undirected cuts stall at ~101.9k while these reach 109.6k in 90 s (SCIP
+branch-and-cut with the undirected cuts: 108.3k): benchmarks/README.md. Every round's LP is a
+relaxation of the pricing problem (cut rows left slack are deleted now and then), so any
+optimal round's objective is a valid bound.
 """
 
 from __future__ import annotations

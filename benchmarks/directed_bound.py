@@ -12,18 +12,25 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from instances.loader import load_instance
 from optimizer.blocks.decompose import lp_bound
-from optimizer.blocks.master.bound import pricing_problem, pricing_scip, signed
+from optimizer.blocks.master.bound import (
+    PricingProblem,
+    pricing_problem,
+    pricing_scip,
+    signed,
+)
 from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
 from optimizer.blocks.master.directed import directed_bound
 from optimizer.blocks.master.partition import partition
 from optimizer.blocks.rule import farmland_rule, with_presolve
 from optimizer.model.build import build_model
 from optimizer.model.scenario import Scenario
+from solvers import get_backend
 from solvers.base import SolveOptions
 
 
@@ -74,11 +81,7 @@ def main() -> None:
     print(json.dumps(row), flush=True)
 
 
-def _lp_value(p) -> float:  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    from solvers import get_backend
-
+def _lp_value(p: PricingProblem) -> float:
     lp = replace(p.model, integrality=np.zeros(p.model.num_cols, bool))
     return get_backend("highs").solve(lp, SolveOptions(threads=1)).objective
 

@@ -34,6 +34,32 @@ def use_threads(h: Any, threads: int) -> None:
     h.setOptionValue("threads", int(threads))
 
 
+def pass_model(h: Any, model: ArrayModel, integrality: np.ndarray) -> Any:
+    """The whole model into a Highs object in one ``passModel`` call on CSC arrays (integrality:
+    True = integer); HiGHS's status."""
+    import highspy
+
+    csc = model.A.tocsc()
+    csc.sort_indices()
+    return h.passModel(
+        model.num_cols,
+        model.num_rows,
+        int(csc.nnz),
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        float(model.offset),
+        np.ascontiguousarray(model.c, dtype=np.float64),
+        np.ascontiguousarray(model.col_lower, dtype=np.float64),
+        np.ascontiguousarray(model.col_upper, dtype=np.float64),
+        np.ascontiguousarray(model.row_lower, dtype=np.float64),
+        np.ascontiguousarray(model.row_upper, dtype=np.float64),
+        csc.indptr.astype(np.int32),
+        csc.indices.astype(np.int32),
+        csc.data.astype(np.float64),
+        np.asarray(integrality).astype(np.int32),  # kContinuous = 0, kInteger = 1
+    )
+
+
 def highs_version() -> tuple[int, int, int]:
     import highspy
 
@@ -62,7 +88,7 @@ def presolve_is_safe(model: ArrayModel, version: tuple[int, int, int] | None = N
     return not (mixed and stuffing_bug(version))
 
 
-def _status_map() -> dict[Any, Termination]:
+def status_map() -> dict[Any, Termination]:
     import highspy
 
     s = highspy.HighsModelStatus
@@ -112,26 +138,8 @@ class HighsBackend(Backend):
         if opts.time_limit is not None:
             h.setOptionValue("time_limit", float(opts.time_limit))
 
-        csc = model.A.tocsc()
-        csc.sort_indices()
-        n, m = model.num_cols, model.num_rows
-        status = h.passModel(
-            n,
-            m,
-            int(csc.nnz),
-            int(highspy.MatrixFormat.kColwise),
-            int(highspy.ObjSense.kMinimize),
-            float(model.offset),
-            np.ascontiguousarray(model.c, dtype=np.float64),
-            np.ascontiguousarray(model.col_lower, dtype=np.float64),
-            np.ascontiguousarray(model.col_upper, dtype=np.float64),
-            np.ascontiguousarray(model.row_lower, dtype=np.float64),
-            np.ascontiguousarray(model.row_upper, dtype=np.float64),
-            csc.indptr.astype(np.int32),
-            csc.indices.astype(np.int32),
-            csc.data.astype(np.float64),
-            model.integrality.astype(np.int32),  # kContinuous = 0, kInteger = 1
-        )
+        n = model.num_cols
+        status = pass_model(h, model, model.integrality)
         if status == highspy.HighsStatus.kError:
             return Result(self.name, Termination.ERROR, False, message="passModel failed")
         if warm_start is not None:
@@ -175,7 +183,7 @@ class HighsBackend(Backend):
         import highspy
 
         status = h.getModelStatus()
-        termination = _status_map().get(status, Termination.OTHER)
+        termination = status_map().get(status, Termination.OTHER)
         if status == highspy.HighsModelStatus.kUnboundedOrInfeasible and model.is_bounded():
             termination = Termination.INFEASIBLE  # a bounded model cannot be unbounded
         info = h.getInfo()

@@ -53,9 +53,10 @@ from solvers.base import SolveOptions
 from solvers.model import ArrayModel
 
 SUB_LIMIT = 10.0  # seconds per cluster pricing problem at most
-DEEP_FROM = 2_000  # plots: a larger cluster's pricing problem goes to SCIP branch-and-cut, with
+DEEP_FROM = 2_000  # plots: a larger cluster's pricing problem goes to `solve_pricing_bc`, with
 # a time of its own (`deep_limit`): chaoyang_c50000's 33,394-plot cluster at the LP duals, from
-# its LP bound 95,257: 108,555 after 60 s, 110,344 after 120 s (row generation: nothing in 10 s)
+# its LP bound 95,257: SCIP 108,555 after 60 s, 110,344 after 120 s (row generation: nothing in
+# 10 s)
 DIRECTED_SHARE = 1.0  # of a giant cluster's time for the directed LP rounds (they stop earlier
 # where they stall; SCIP has the rest): chaoyang_c50000's 33,394-plot cluster, 90 s each, from
 # its LP 99,940: directed 109,562 (53 rounds), SCIP 108,332 (benchmarks/directed_bound.py)

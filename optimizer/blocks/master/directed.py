@@ -137,30 +137,28 @@ class Arborescence:
         g = self.graph
         cand = np.flatnonzero(self.free & (r > EPS) & ~large_enough(g.area, g.min_size))
         cand = cand[np.argsort(-r[cand], kind="stable")][:BALLS]
-        found: list[np.ndarray] = []
+        found: list[tuple[np.ndarray, np.ndarray]] = []  # (set, the arcs leaving it)
         covered = np.zeros(self.n, bool)  # in a set found this round: its cut is there
         xs = x.tolist()
         for c in cand:  # (at most BALLS small balls per round; each its own tiny max flow)
             if covered[c]:
                 continue
-            s = self._best_subset(self._ball(int(c), xs), r, f)
-            if s is not None and not covered[s].all():
-                covered[s] = True
-                found.append(s)
+            best = self._best_subset(self._ball(int(c), xs), r, f)
+            if best is not None and not covered[best[0]].all():
+                covered[best[0]] = True
+                found.append(best)
         if not found:
             return sp.csr_matrix((0, self.num_cols))
-        members = np.concatenate(found)
-        owner = np.repeat(np.arange(len(found)), [len(s) for s in found])
+        sets, leaving = zip(*found, strict=True)
+        members = np.concatenate(sets)
+        owner = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
         free = self.free[members]
-        rows, cols, vals = [owner[free]], [self.r[members[free]]], [np.ones(int(free.sum()))]
-        for i, s in enumerate(found):  # the arcs leaving each set
-            a = np.concatenate([np.arange(self.indptr[u], self.indptr[u + 1]) for u in s])
-            a = a[~np.isin(self.head[a], s)]
-            rows.append(np.full(len(a), i))
-            cols.append(self.f[a])
-            vals.append(-np.ones(len(a)))
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(len(found), self.num_cols))
+        out = np.concatenate(leaving)
+        arc_owner = np.repeat(np.arange(len(sets)), [len(a) for a in leaving])
+        return sp.csr_matrix((np.concatenate([np.ones(int(free.sum())), -np.ones(len(out))]),
+                              (np.concatenate([owner[free], arc_owner]),
+                               np.concatenate([self.r[members[free]], self.f[out]]))),
+                             shape=(len(sets), self.num_cols))
 
     def _ball(self, c: int, x: list[float]) -> np.ndarray:
         """c and its neighbours by largest x while the area stays below the minimum block (in
@@ -183,10 +181,11 @@ class Arborescence:
             inside.add(u)
             total += area[u]
 
-    def _best_subset(self, ball: np.ndarray, r: np.ndarray, f: np.ndarray) -> np.ndarray | None:
+    def _best_subset(self, ball: np.ndarray, r: np.ndarray, f: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The subset S of `ball` most violating Σ_{S, free} r <= f(δ⁺(S)), by a minimum cut
-        (source -> u: r_u of free plots, u -> w: f_uw inside, u -> sink: f leaving the ball);
-        None where none is violated."""
+        (source -> u: r_u of free plots, u -> w: f_uw inside, u -> sink: f leaving the ball):
+        (S, the arcs leaving S), or None where none is violated."""
         b = len(ball)
         pos = np.full(self.n, -1)
         pos[ball] = np.arange(b)
@@ -212,15 +211,15 @@ class Arborescence:
             return None
         out = np.concatenate([np.arange(self.indptr[u], self.indptr[u + 1]) for u in s])
         out = out[~np.isin(self.head[out], s)]
-        return s if r[s][self.free[s]].sum() - f[out].sum() > VIOLATION else None
+        return (s, out) if r[s][self.free[s]].sum() - f[out].sum() > VIOLATION else None
 
 
 def farmland_part(rule: Rule) -> RulePart | None:
     return next((p for p in rule.parts if p.name == "farmland"), None)
 
 
-def directed_bound(model: ArrayModel, rule: Rule, time_limit: float,
-                   rounds: int | None = None) -> tuple[float | None, list[float]]:
+def directed_bound(model: ArrayModel, rule: Rule, time_limit: float
+                   ) -> tuple[float | None, list[float]]:
     """The best bound of LP rounds on the directed extension of `model` (a cluster's pricing
     problem, minimised) within `time_limit` seconds: (bound or None where no round's LP was
     solved to optimality, each round's bound). A rule without a farmland part: (None, [])."""
@@ -232,11 +231,9 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float,
     lp = WarmLP(arb.model(model))
     sep = CombinedSeparator(rule, fractional=True)
     fixed = lp.num_rows  # the rows before any cut
-    cut_lower: list[np.ndarray] = [np.zeros(0)]
-    cut_upper: list[np.ndarray] = [np.zeros(0)]
     history: list[float] = []
     best: float | None = None
-    while rounds is None or len(history) < rounds:
+    while True:
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.0:
             break
@@ -250,24 +247,16 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float,
             break
         if time.perf_counter() - t0 >= time_limit:
             break
-        if PURGE_EVERY and len(history) % PURGE_EVERY == 0:  # cut rows left slack: out
-            act = lp.row_activity()[fixed:]
-            lo, up = np.concatenate(cut_lower), np.concatenate(cut_upper)
-            slack = np.minimum(act - lo, up - act) > PURGE_SLACK
-            lp.delete_rows(fixed + np.flatnonzero(slack))
-            cut_lower, cut_upper = [lo[~slack]], [up[~slack]]
+        if PURGE_EVERY and len(history) % PURGE_EVERY == 0:
+            lp.delete_slack(fixed, PURGE_SLACK)  # cut rows no longer binding
         z = sol.x
         directed = sp.vstack([arb.reach_cuts(z), arb.small_set_cuts(z)], format="csr")
         undirected = sep(z[:model.num_cols], False)
         if not directed.shape[0] and (undirected is None or not len(undirected)):
             break
-        lp.add_rows(directed, np.full(directed.shape[0], -np.inf), np.zeros(directed.shape[0]))
-        cut_lower.append(np.full(directed.shape[0], -np.inf))
-        cut_upper.append(np.zeros(directed.shape[0]))
+        lp.add_rows(directed, -np.inf, 0.0)
         if undirected is not None and len(undirected):
             lp.add_rows(sp.hstack([undirected.A, sp.csr_matrix(
                 (len(undirected), arb.num_cols - model.num_cols))], format="csr"),
                 undirected.lower, undirected.upper)
-            cut_lower.append(undirected.lower)
-            cut_upper.append(undirected.upper)
     return best, history

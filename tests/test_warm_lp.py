@@ -79,3 +79,17 @@ def test_deleted_rows_leave_the_lp_as_if_never_added() -> None:
                                      SolveOptions())
     assert lp.solve().objective == pytest.approx(ref.objective, abs=1e-7)
     assert both.objective >= ref.objective - 1e-9
+
+
+def test_delete_slack_removes_only_the_rows_not_binding() -> None:
+    """min -x0 - x1, x in [0, 1]: the row x0 + x1 <= 1 binds, x0 - x1 <= 5 cannot."""
+    model = ArrayModel(c=-np.ones(2), A=sp.csr_matrix((0, 2)), row_lower=np.zeros(0),
+                       row_upper=np.zeros(0), col_lower=np.zeros(2), col_upper=np.ones(2),
+                       integrality=np.zeros(2, bool))
+    lp = WarmLP(model)
+    lp.add_rows(sp.csr_matrix(np.array([[1.0, -1.0], [1.0, 1.0]])), -np.inf, [5.0, 1.0])
+    assert lp.solve().objective == pytest.approx(-1.0)
+    assert lp.delete_slack(0, 1e-6) == 1 and lp.num_rows == 1
+    assert lp.solve().objective == pytest.approx(-1.0)
+    lp.add_rows(sp.csr_matrix(np.array([[1.0, 0.0]])), -np.inf, 0.0)  # the kept row is x0 + x1
+    assert lp.solve().x == pytest.approx([0.0, 1.0])

@@ -68,7 +68,7 @@ def main() -> None:
     p = pricing_problem(cut, rule, part, d, c, act, bool(valid[c]), a.seconds)
     row["pricing_lp"] = round(float(_lp_value(p)), 1)
     t = time.perf_counter()
-    bound, history = directed_bound(p.model, p.rule, a.seconds)
+    bound, history, _ = directed_bound(p.model, p.rule, a.seconds)
     row.update({"directed_bound": None if bound is None else round(bound, 1),
                 "directed_s": round(time.perf_counter() - t, 1), "directed_rounds": len(history),
                 "history": [round(h, 1) for h in history]})

@@ -112,11 +112,14 @@ def test_the_directed_bound_is_at_most_the_enumerated_optimum_and_at_least_the_l
     monkeypatch.setattr(directed, "PURGE_EVERY", purge)
     model, rule, cf, cg = _case(seed)
     best = min(float(cf[s].sum() + np.minimum(cg[~s], 0.0).sum()) for s in _admissible(rule))
-    bound, history = directed_bound(model, rule, 30.0)
+    bound, history, point = directed_bound(model, rule, 30.0)
     relaxed = replace(model, integrality=np.zeros(model.num_cols, bool))
     lp = get_backend("highs").solve(relaxed, SolveOptions()).objective
     assert bound is not None and history and bound == max(history)
     assert lp - 1e-6 <= bound <= best + 1e-6
+    # the point comes from the best round: the plots' columns at that LP's optimum
+    assert point is not None and point.shape == (model.num_cols,)
+    assert float(model.c @ point) + model.offset == pytest.approx(bound, abs=1e-6)
 
 
 def test_the_directed_bound_reaches_the_optimum_of_a_path() -> None:
@@ -131,5 +134,5 @@ def test_the_directed_bound_reaches_the_optimum_of_a_path() -> None:
     model = ArrayModel(c=np.array([-2.0, 3.0, 3.0, -2.0]), A=sp.csr_matrix((0, n)),
                        row_lower=np.zeros(0), row_upper=np.zeros(0), col_lower=np.zeros(n),
                        col_upper=np.ones(n), integrality=np.ones(n, bool))
-    bound, _ = directed_bound(model, rule, 30.0)
+    bound, _, _ = directed_bound(model, rule, 30.0)
     assert bound == pytest.approx(0.0, abs=1e-6)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 import optimizer.blocks.decompose as decompose
 from optimizer.blocks.master.bound import constant_part, gap_anatomy, lagrangian_bound, signed
+from optimizer.blocks.master.columns import reduced_plot_costs
 from optimizer.blocks.master.partition import partition
 from optimizer.blocks.master.restricted import first_plan
 from optimizer.blocks.rule import farmland_rule, with_presolve
@@ -316,6 +317,15 @@ def test_the_directed_lp_alone_on_the_large_clusters_is_a_valid_bound(
             assert lag.free.sum() - tol <= lag.lb.sum() and lag.value <= best + tol
             raised += int((lag.lb > lag.free + tol).sum())
             deep += lag.deep
+            # each directed LP point: one cluster's plot columns, in the box, worth its bound
+            assert len(lag.points) == lag.deep
+            d = reduced_plot_costs(cut, part, lag.pi)
+            dv = np.concatenate([d[:, 1], d[:, 2]])
+            for cols, v in lag.points:
+                c = part.col_cluster[cols[0]]
+                assert (part.col_cluster[cols] == c).all() and cols.max() < 2 * part.nc
+                assert v.min() >= -1e-9 and v.max() <= 1 + 1e-9
+                assert lag.free[c] - tol <= dv[cols] @ v <= lag.lb[c] + tol
         checked += 1
     assert checked >= 10 and deep >= 5 and raised >= 3, (checked, deep, raised)
 

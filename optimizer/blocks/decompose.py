@@ -212,10 +212,11 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
     with Runner(auto_workers(workers, nc), scheduler) as runner:
         bound, x, lag = _lagrangian(cut_model, rule, nc, x, duals, opts, t0, bound, runner,
                                     rounds, say)
+        guide = _guide(x_lp, lag)
         if x is not None:
-            x = _improve(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
-        if x is not None and x_lp is not None and _giant(rule):
-            x = _near_lp(cut_model, rule, x, x_lp, nc, opts, t0, bound, runner, rounds, say)
+            x = _improve(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say)
+        if x is not None and guide is not None and _giant(rule):
+            x = _near_lp(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say)
     anatomy = partial(_anatomy, cut_model, rule, nc, lag, say)
     if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
         if first:
@@ -353,6 +354,18 @@ def _lagrangian(model: ArrayModel, rule: Rule, nc: int, x: np.ndarray | None,
     rounds.append({"phase": "lagrangian", "bound": lag.value, "solved": lag.solved,
                    "deep": lag.deep, "seconds": time.perf_counter() - t})
     return max(bound, lag.value), x, lag
+
+
+def _guide(x_lp: np.ndarray | None, lag: LagrangianBound | None) -> np.ndarray | None:
+    """The LP point that guides the neighbourhoods, a giant cluster's part replaced by its
+    directed LP point where the Lagrangian bound solved one (closer to a rule-abiding plan: the
+    rule's islands priced in)."""
+    if x_lp is None or lag is None or not lag.points:
+        return x_lp
+    guide = x_lp.copy()
+    for cols, values in lag.points:
+        guide[cols] = values
+    return guide
 
 
 def _anatomy(model: ArrayModel, rule: Rule, nc: int, lag: LagrangianBound | None,

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 
 import numpy as np
@@ -85,6 +85,8 @@ class LagrangianBound:
     columns: list[tuple[np.ndarray, np.ndarray]]  # (full-model columns, values) of solutions
     deep: int = 0  # clusters of more than DEEP_FROM plots solved by branch-and-cut
     pi: np.ndarray | None = None  # the coupling rows' multipliers (sign-corrected)
+    # (full-model columns, values): a giant cluster's directed LP point, where one was solved
+    points: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def signed(model: ArrayModel, part: Partition, pi: np.ndarray) -> np.ndarray:
@@ -166,6 +168,7 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
         lb = np.maximum(lb, local_dual(model, part, d, y_local))
     exact |= valid & (greedy <= lb + EXACT_TOL * np.maximum(1.0, np.abs(lb)))
     columns: list[tuple[np.ndarray, np.ndarray]] = []
+    points: list[tuple[np.ndarray, np.ndarray]] = []
     todo = np.flatnonzero(~exact)
     # most room per plot first: the cluster problems grow harder with their size
     room = (np.where(valid, greedy, np.inf) - lb) / (np.bincount(part.comp, minlength=k) + 10)
@@ -179,16 +182,18 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
     workers = 1 if runner is None else runner.workers
     counts = {"solved": 0, "deep": 0}
 
-    def solve(clusters: np.ndarray, limit: float, fn: Callable[
-            [PricingProblem], tuple[float | None, np.ndarray | None, bool]], kind: str) -> None:
+    def solve(clusters: np.ndarray, limit: float, fn: Callable[[PricingProblem], tuple],
+              kind: str) -> None:
         probs = [pricing_problem(model, rule, part, d, int(c), act, bool(valid[c]), limit)
                  for c in clusters]
         found = runner.map(probs, fn) if runner is not None else [fn(p) for p in probs]
         take(probs, found, kind)
 
     def take(probs: list[PricingProblem], found: list, kind: str) -> None:
-        for p, (bnd, x, done) in zip(probs, found, strict=True):
+        for p, (bnd, x, done, *guide) in zip(probs, found, strict=True):
             counts[kind] += 1
+            if guide and guide[0] is not None:
+                points.append((p.cols, guide[0]))
             if bnd is not None:
                 lb[p.cluster] = max(lb[p.cluster], bnd)
             exact[p.cluster] = done
@@ -218,7 +223,7 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
         solve(batch, left * len(batch) / (len(big) - at), solve_pricing_bc, "deep")
     value = float(lb.sum()) + constant_part(model, part, pi)
     return LagrangianBound(value if np.isfinite(value) else -np.inf, lb, free, exact,
-                           counts["solved"] + counts["deep"], columns, counts["deep"], pi)
+                           counts["solved"] + counts["deep"], columns, counts["deep"], pi, points)
 
 
 def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarray, c: int,
@@ -256,19 +261,20 @@ def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, b
     return res.bound, x, done
 
 
-def solve_pricing_bc(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
+def solve_pricing_bc(p: PricingProblem
+                     ) -> tuple[float | None, np.ndarray | None, bool, np.ndarray | None]:
     """One large cluster's pricing problem: LP rounds on its directed (arborescence) extension
     (`directed.directed_bound`: the stronger bound) until they stall or DIRECTED_SHARE of the
     time is out, then SCIP branch-and-cut for what is left (`pricing_scip`); the better bound.
-    As `solve_pricing`."""
+    As `solve_pricing`, plus the directed LP point (the sub-model's columns) or None."""
     t0 = time.perf_counter()
-    directed, _ = directed_bound(p.model, p.rule, DIRECTED_SHARE * p.time_limit)
+    directed, _, point = directed_bound(p.model, p.rule, DIRECTED_SHARE * p.time_limit)
     left = p.time_limit - (time.perf_counter() - t0)
     if left < 0.5:
-        return directed, None, False
+        return directed, None, False, point
     bnd, x, done = pricing_scip(p, left)
     bounds = [b for b in (bnd, directed) if b is not None]
-    return (max(bounds) if bounds else None), x, done
+    return (max(bounds) if bounds else None), x, done, point
 
 
 def pricing_scip(p: PricingProblem, time_limit: float

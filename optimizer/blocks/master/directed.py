@@ -219,20 +219,22 @@ def farmland_part(rule: Rule) -> RulePart | None:
 
 
 def directed_bound(model: ArrayModel, rule: Rule, time_limit: float
-                   ) -> tuple[float | None, list[float]]:
+                   ) -> tuple[float | None, list[float], np.ndarray | None]:
     """The best bound of LP rounds on the directed extension of `model` (a cluster's pricing
     problem, minimised) within `time_limit` seconds: (bound or None where no round's LP was
-    solved to optimality, each round's bound). A rule without a farmland part: (None, [])."""
+    solved to optimality, each round's bound, `model`'s columns at that best round's LP point —
+    a guide for the plan's neighbourhoods). A rule without a farmland part: (None, [], None)."""
     t0 = time.perf_counter()
     part = farmland_part(rule)
     if part is None:
-        return None, []
+        return None, [], None
     arb = Arborescence(model, part)
     lp = WarmLP(arb.model(model))
     sep = CombinedSeparator(rule, fractional=True)
     fixed = lp.num_rows  # the rows before any cut
     history: list[float] = []
     best: float | None = None
+    point: np.ndarray | None = None
     while True:
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.0:
@@ -241,7 +243,8 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float
         if sol.termination is not Termination.OPTIMAL or sol.x is None or sol.objective is None:
             break  # (infeasible: the caller's other bounds decide; time: the last round stands)
         history.append(sol.objective)
-        best = sol.objective if best is None else max(best, sol.objective)
+        if best is None or sol.objective > best:
+            best, point = sol.objective, sol.x[:model.num_cols]
         if len(history) > STALL_ROUNDS and history[-1] - history[-1 - STALL_ROUNDS] <= STALL * max(
                 1.0, abs(history[-1])):
             break
@@ -259,4 +262,4 @@ def directed_bound(model: ArrayModel, rule: Rule, time_limit: float
             lp.add_rows(sp.hstack([undirected.A, sp.csr_matrix(
                 (len(undirected), arb.num_cols - model.num_cols))], format="csr"),
                 undirected.lower, undirected.upper)
-    return best, history
+    return best, history, point

@@ -581,3 +581,60 @@ def test_every_repair_handed_to_row_generation_takes_its_three_arguments(monkeyp
         if calls:
             break
     assert calls, "no pricing problem was solved"
+
+
+def test_a_giant_clusters_directed_point_guides_the_neighbourhoods(decomposed_first,
+                                                                    monkeypatch) -> None:
+    """Every cluster giant and solved (regions, the directed bound): the neighbourhoods get the
+    LP point with each such cluster's part replaced by its directed LP point from the
+    Lagrangian bound, exactly there; the near-LP neighbourhoods run first at that point, then
+    at the LP point itself, and each answer still matches enumeration (as above)."""
+    import optimizer.blocks.master.bound as bound
+
+    monkeypatch.setattr(decompose, "GROUP_PLOTS", 2)
+    monkeypatch.setattr(decompose, "REGION_PLOTS", 2)
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
+    monkeypatch.setattr(bound, "DEEP_FROM", 2)
+    monkeypatch.setattr(bound, "EXACT_TOL", -1.0)  # no cluster exact by its greedy column
+    lags: list = []
+    near: list[list] = []
+    improves: list = []
+    decomposed, nearing, improve = (decompose.decomposition_bound, decompose._near_lp,
+                                    decompose._improve)
+
+    def bounding(*args, **kw):  # type: ignore[no-untyped-def]
+        lags.append(decomposed(*args, **kw))
+        near.append([])
+        return lags[-1]
+
+    def improving(model, rule, x, point, *rest):  # type: ignore[no-untyped-def]
+        improves.append(point.copy())
+        return improve(model, rule, x, point, *rest)
+
+    def guided(model, rule, x, point, *rest):  # type: ignore[no-untyped-def]
+        near[-1].append((point.copy(), rest[-1]))
+        return nearing(model, rule, x, point, *rest)
+
+    monkeypatch.setattr(decompose, "decomposition_bound", bounding)
+    monkeypatch.setattr(decompose, "_improve", improving)
+    monkeypatch.setattr(decompose, "_near_lp", guided)
+    checked = 0
+    for seed, inst, s0, best in RANDOM[:30]:
+        lags.clear()
+        _lns_matches_enumeration(seed, inst, s0, best, time_limit=60.0)
+        if not lags or lags[-1] is None or not lags[-1].points or not near[-1]:
+            continue
+        guide, (x_lp, last) = improves[-1], near[-1][-1]
+        assert last == "the LP point", seed  # (the last pass)
+        replaced = np.zeros(len(x_lp), bool)
+        for cols, values in lags[-1].points:
+            assert np.array_equal(guide[cols], values), seed
+            replaced[cols] = True
+        assert np.array_equal(guide[~replaced], x_lp[~replaced]), seed
+        if np.array_equal(guide, x_lp):  # the directed points are the LP point's: one pass
+            assert len(near[-1]) == 1, seed
+            continue
+        (first, label), _ = near[-1]
+        assert label == "the directed LP point" and np.array_equal(first, guide), seed
+        checked += 1
+    assert checked >= 2, checked

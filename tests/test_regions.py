@@ -364,3 +364,4 @@ def test_near_lp_neighbourhood_skipped_once_the_bound_proves_the_plan(monkeypatc
     assert proven and open_, calls
     assert not any("near" in c for c in proven), calls
     assert any("near" in c for c in open_), calls
+

@@ -90,8 +90,8 @@ LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restric
 # neighbourhoods: chaoyang_c50000 went 2,800,885 -> 2,731,894 in 200 s where row-generation
 # neighbourhoods reached 2,762,495; with 0.7 of 600 s the plan was better but the last phase,
 # short of time, left the bound 0.17% lower: measured)
-LNS_DEEP_SHARE = 0.98  # ... where the last phase is left out (`_skip_last`): the
-# neighbourhoods to here, then the near-LP neighbourhood
+LNS_DEEP_SHARE = 0.96  # ... where the last phase is left out (`_skip_last`): the
+# neighbourhoods to here, then the near-LP neighbourhoods (the directed guide's, the LP point's)
 SKIP_LAST_SHARE = 0.5  # giant clusters holding more of the candidates: no last phase after
 # their branch-and-cut (chaoyang_c50000, 75%: that phase gave a lower bound and no better plan;
 # daxing_c50000, 31%: it gave the better bound, 0.195% with it against 0.237% without; measured)
@@ -215,8 +215,9 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
         guide = _guide(x_lp, lag)
         if x is not None:
             x = _improve(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say)
-        if x is not None and guide is not None and _giant(rule):
-            x = _near_lp(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say)
+        for point, label in _points(guide, x_lp) if x is not None and _giant(rule) else []:
+            x = _near_lp(cut_model, rule, x, point, nc, opts, t0, bound, runner, rounds, say,
+                         label)
     anatomy = partial(_anatomy, cut_model, rule, nc, lag, say)
     if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
         if first:
@@ -368,6 +369,17 @@ def _guide(x_lp: np.ndarray | None, lag: LagrangianBound | None) -> np.ndarray |
     return guide
 
 
+def _points(guide: np.ndarray | None, x_lp: np.ndarray | None
+            ) -> list[tuple[np.ndarray, str]]:
+    """The points for the near-LP neighbourhoods, one after the other, named: the guide, then
+    the LP point where they differ (each frees other plots)."""
+    if guide is None or x_lp is None:
+        return []
+    if np.array_equal(guide, x_lp):
+        return [(x_lp, "the LP point")]
+    return [(guide, "the directed LP point"), (x_lp, "the LP point")]
+
+
 def _anatomy(model: ArrayModel, rule: Rule, nc: int, lag: LagrangianBound | None,
              say: Callable[[str], None], out: ContiguousSolve) -> ContiguousSolve:
     """The returned plan's distance from the Lagrangian bound, split (`gap_anatomy`) into
@@ -455,7 +467,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
 
 def _near_lp(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray, nc: int,
              opts: SolveOptions, t0: float, bound: float, runner: Runner, rounds: list[dict],
-             say: Callable[[str], None]) -> np.ndarray:
+             say: Callable[[str], None], label: str = "the LP point") -> np.ndarray:
     """One neighbourhood of the plots where the plan and the LP point differ, every plot where
     they agree fixed (RINS), solved by the restriction, then row generation: the regions miss
     it, as it is scattered over the whole cluster (chaoyang_c50000 after 400 s of region
@@ -479,10 +491,10 @@ def _near_lp(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray, nc:
         y[sub.cols] = found
         if _improves(model, rule, y, model.objective_value(x)):
             x = y
-            say(f"plots where the plan and the LP point differ ({len(free):,} free): objective "
+            say(f"plots where the plan and {label} differ ({len(free):,} free): objective "
                 f"{model.objective_value(x):,.1f}")
     rounds.append({"phase": "near_lp", "objective": model.objective_value(x), "free": len(free),
-                   "seconds": time.perf_counter() - t})
+                   "point": label, "seconds": time.perf_counter() - t})
     return x
 
 

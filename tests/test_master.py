@@ -250,7 +250,8 @@ def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_genera
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every cluster counted large (DEEP_FROM = 0): SCIP branch-and-cut solves each pricing
     problem instead of row generation; solved to the end, the bound is the same, and for any π
-    at most the enumerated optimum."""
+    at most the enumerated optimum. The same for the pass without deep clusters: by SCIP (the
+    default where installed) and by row generation."""
     import optimizer.blocks.master.bound as bound
 
     monkeypatch.setattr(bound, "DEEP_FROM", 0)
@@ -267,7 +268,12 @@ def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_genera
         part = partition(cut, rule, len(pm.candidates))
         pi = lp.row_dual[part.coupling]
         tol = 1e-6 * max(1.0, abs(best))
-        rowgen = lagrangian_bound(cut, rule, part, pi, time_limit=None)  # no deep_limit
+        scip_pass = lagrangian_bound(cut, rule, part, pi, time_limit=None)  # no deep_limit
+        with monkeypatch.context() as m:  # the pass by row generation
+            m.setattr(bound, "solve_pricing_bb", bound.solve_pricing)
+            rowgen = lagrangian_bound(cut, rule, part, pi, time_limit=None)
+        assert scip_pass.exact.all() and scip_pass.deep == 0
+        assert scip_pass.value == pytest.approx(rowgen.value, rel=1e-5, abs=1e-5)
         with monkeypatch.context() as m:  # every pricing problem must go to SCIP
             m.setattr(bound, "solve_pricing", None)
             deep = lagrangian_bound(cut, rule, part, pi, time_limit=None, deep_limit=60.0)
@@ -275,6 +281,7 @@ def test_branch_and_cut_on_the_large_clusters_gives_the_same_bound_as_row_genera
             assert lagrangian_bound(cut, rule, part, noisy, time_limit=None,
                                     deep_limit=60.0).value <= best + tol
             m.setattr(bound, "solve_pricing", solve_pricing)
+            m.setattr(bound, "solve_pricing_bb", solve_pricing)
             m.setattr(bound, "solve_pricing_bc", None)  # under a second: row generation only
             short = lagrangian_bound(cut, rule, part, pi, time_limit=None, deep_limit=0.5)
         assert short.deep == 0 and short.value == pytest.approx(rowgen.value, rel=1e-9, abs=1e-9)
@@ -571,6 +578,7 @@ def test_every_repair_handed_to_row_generation_takes_its_three_arguments(monkeyp
 
     monkeypatch.setattr(bound_mod, "_row_generation", strict)
     monkeypatch.setattr(nb_mod, "_row_generation", strict)
+    monkeypatch.setattr(bound_mod, "solve_pricing_bb", bound_mod.solve_pricing)  # (no SCIP)
     for inst, s0, best, _ in CASES:
         if best is None:
             continue

@@ -365,3 +365,26 @@ def test_near_lp_neighbourhood_skipped_once_the_bound_proves_the_plan(monkeypatc
     assert not any("near" in c for c in proven), calls
     assert any("near" in c for c in open_), calls
 
+
+
+def test_the_neighbourhoods_stop_at_the_share_they_are_given(monkeypatch) -> None:
+    """`_improve(..., until)`: with a time limit, no neighbourhood runs past `until` of it (0:
+    the plan comes back untouched, no round), while the phase's own share improves worst plans
+    somewhere (giant-cluster path: every cluster cut into regions)."""
+    from optimizer.blocks.neighbourhood import Runner
+    from solvers.base import SolveOptions
+
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
+    improved = checked = 0
+    with Runner(1) as runner:
+        for _seed, model, rule, nc, x, lp_x, _best in worst_plans_with_lp(range(20)):
+            opts = SolveOptions(time_limit=20.0)
+            rounds: list[dict] = []
+            y = decompose._improve(model, rule, x, lp_x, nc, opts, time.perf_counter(), -np.inf,
+                                   runner, rounds, lambda _m: None, 0.0)
+            assert np.array_equal(y, x) and not rounds
+            z = decompose._improve(model, rule, x, lp_x, nc, opts, time.perf_counter(), -np.inf,
+                                   runner, rounds, lambda _m: None)
+            improved += model.objective_value(z) < model.objective_value(x) - 1e-6
+            checked += 1
+    assert checked >= 5 and improved >= 2, (checked, improved)

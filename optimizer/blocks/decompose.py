@@ -20,12 +20,15 @@ cluster by cluster, against a bound from the LP relaxation with the block-rule c
    from there; where a giant cluster is cut into regions — about REGION_PLOTS / 2 plots, several
    scattered ones per neighbourhood — the restriction alone, in 1-3 s, until LNS_REGION_SHARE of
    the time, then one neighbourhood of the plots where the plan and the LP point differ,
-   `_near_lp`, instead of the restriction around the LP point),
+   `_near_lp`, instead of the restriction around the LP point — first at the LP point with each
+   giant cluster's part replaced by its directed LP point from the Lagrangian bound, which
+   also guides the regions, then at the LP point itself),
    several at once on a process pool or a Dask cluster (each group owns a share of every
    row's slack), improvements kept;
 4. the rest of the time (from LNS_SHARE of it; none where SCIP has bounded giant clusters that hold
-   most candidates, `_skip_last`: the neighbourhoods go on to LNS_DEEP_SHARE, then the near-LP one,
-   and that plan is the answer against the Lagrangian bound): the whole model, warm-started from the
+   most candidates, `_skip_last`: the neighbourhoods go on to NEAR_LP_AT, then the near-LP ones,
+   then the neighbourhoods again to LNS_DEEP_SHARE, and that plan is the answer against the
+   Lagrangian bound): the whole model, warm-started from the
    best plan with the LP cuts; every rule-breaking optimum of a relaxation is repaired by
    `restrict_into` (the restriction seeded with its blocks and the best plan's: on Daxing 10k it
    took the plan from 1.5% to 0.5-0.7% above the bound, where the greedy repair found nothing
@@ -90,8 +93,11 @@ LNS_REGION_SHARE = 0.6  # ... where a giant cluster is cut into regions (restric
 # neighbourhoods: chaoyang_c50000 went 2,800,885 -> 2,731,894 in 200 s where row-generation
 # neighbourhoods reached 2,762,495; with 0.7 of 600 s the plan was better but the last phase,
 # short of time, left the bound 0.17% lower: measured)
-LNS_DEEP_SHARE = 0.96  # ... where the last phase is left out (`_skip_last`): the
-# neighbourhoods to here, then the near-LP neighbourhoods (the directed guide's, the LP point's)
+LNS_DEEP_SHARE = 0.98  # ... where the last phase is left out (`_skip_last`): the
+# neighbourhoods to NEAR_LP_AT, the near-LP neighbourhoods, then the neighbourhoods to here
+NEAR_LP_AT = 0.9  # of the time: the near-LP neighbourhoods of a giant cluster start (they gain
+# several times what the regions gain in the same seconds by then: chaoyang_c50000, 600 s,
+# 1,241-1,617 in 20-30 s at the directed point, where the regions gained ~200; measured)
 SKIP_LAST_SHARE = 0.5  # giant clusters holding more of the candidates: no last phase after
 # their branch-and-cut (chaoyang_c50000, 75%: that phase gave a lower bound and no better plan;
 # daxing_c50000, 31%: it gave the better bound, 0.195% with it against 0.237% without; measured)
@@ -102,7 +108,7 @@ REGION_PLOTS = 200  # a giant cluster's regions: about half this each, so a neig
 SPLIT_FROM = 2_000  # plots: a larger cluster is cut into regions (a smaller one stays whole:
 # on daxing_c10000, clusters of ~1,000 plots whole ended 0.08% better than cut, measured)
 SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
-NEAR_LP_LIMIT = 20.0  # seconds for the neighbourhood of the plots where plan and LP point differ
+NEAR_LP_LIMIT = 30.0  # seconds for the neighbourhood of the plots where plan and LP point differ
 STALL_ROUNDS = 3  # without a time limit: stop the neighbourhoods after this many idle passes
 
 
@@ -214,10 +220,13 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
                                     rounds, say)
         guide = _guide(x_lp, lag)
         if x is not None:
+            x = _improve(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say,
+                         NEAR_LP_AT)
+        if x is not None and _giant(rule):
+            for point, label in _points(guide, x_lp):
+                x = _near_lp(cut_model, rule, x, point, nc, opts, t0, bound, runner, rounds,
+                             say, label)
             x = _improve(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say)
-        for point, label in _points(guide, x_lp) if x is not None and _giant(rule) else []:
-            x = _near_lp(cut_model, rule, x, point, nc, opts, t0, bound, runner, rounds, say,
-                         label)
     anatomy = partial(_anatomy, cut_model, rule, nc, lag, say)
     if (proven := _proven(cut_model, x, bound, opts, rounds, say)) is not None:
         if first:
@@ -414,10 +423,11 @@ def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
 
 def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | None, nc: int,
              opts: SolveOptions, t0: float, bound: float, runner: Runner, rounds: list[dict],
-             say: Callable[[str], None]) -> np.ndarray:
+             say: Callable[[str], None], until: float = 1.0) -> np.ndarray:
     """Fix-and-optimise over groups of clusters, and regions of clusters larger than SPLIT_FROM
-    (`region_units`, cut free by `free_regions`), until LNS_SHARE of the time is used (or, without
-    a time limit, until STALL_ROUNDS passes improve nothing)."""
+    (`region_units`, cut free by `free_regions`), until LNS_SHARE of the time is used (or the
+    phase's other share, at most `until`; without a time limit, until STALL_ROUNDS passes improve
+    nothing)."""
     graph = rule.parts[0].graph  # the farmland part spans every candidate
     live = (model.col_upper[:nc] > model.col_lower[:nc]) | (
         model.col_upper[nc:2 * nc] > model.col_lower[nc:2 * nc])
@@ -429,7 +439,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
     polish, deep = not _giant(rule), _skip_last(rule, rounds)
     idle, obj = 0, model.objective_value(x)
     while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
-        share = LNS_SHARE if polish else LNS_DEEP_SHARE if deep else LNS_REGION_SHARE
+        share = min(until, LNS_SHARE if polish else LNS_DEEP_SHARE if deep else LNS_REGION_SHARE)
         left = None if opts.time_limit is None else (
             share * opts.time_limit - (time.perf_counter() - t0))
         if left is not None and left < 1.0:

@@ -17,13 +17,8 @@ import time
 import numpy as np
 
 import optimizer.blocks.master.bound as bound
-from instances.loader import load_instance
-from optimizer.blocks.decompose import lp_bound
+from benchmarks.directed_bound import at_lp_duals
 from optimizer.blocks.master.partition import partition
-from optimizer.blocks.rule import farmland_rule, with_presolve
-from optimizer.model.build import build_model
-from optimizer.model.scenario import Scenario
-from solvers.base import SolveOptions
 
 PASSES = {"scip": bound.solve_pricing_bb, "rowgen": bound.solve_pricing}
 
@@ -35,17 +30,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--passes", nargs="+", choices=sorted(PASSES), default=["scip", "rowgen"])
     a = ap.parse_args()
-    inst = load_instance(a.file)
-    s = Scenario()
-    pm = build_model(inst, s)
-    rule = farmland_rule(inst, pm, s)
-    nc = len(pm.candidates)
-    duals: list[np.ndarray] = []
-    cut, lp, _, _ = lp_bound(with_presolve(pm.model, rule, pm), rule, SolveOptions(threads=1),
-                             time.perf_counter(), 1.0, lambda _m: None, a.lp_rounds, duals)
-    part = partition(cut, rule, nc)
-    full = np.zeros(cut.num_rows)
-    full[:min(len(duals[-1]), cut.num_rows)] = duals[-1][:cut.num_rows]
+    at = at_lp_duals(a.file, a.lp_rounds)
+    inst, cut, rule, lp, full = at.inst, at.cut, at.rule, at.lp, at.duals
+    part = partition(cut, rule, at.nc)
     largest = int(np.argmax(np.bincount(part.comp, minlength=part.k)))
     others = np.arange(part.k) != largest
     for name in a.passes:

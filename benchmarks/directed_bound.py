@@ -12,10 +12,11 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from instances.instance import Instance
 from instances.loader import load_instance
 from optimizer.blocks.decompose import lp_bound
 from optimizer.blocks.master.bound import (
@@ -27,11 +28,12 @@ from optimizer.blocks.master.bound import (
 from optimizer.blocks.master.columns import abide, allowed, local_ok, reduced_plot_costs
 from optimizer.blocks.master.directed import directed_bound
 from optimizer.blocks.master.partition import partition
-from optimizer.blocks.rule import farmland_rule, with_presolve
+from optimizer.blocks.rule import Rule, farmland_rule, with_presolve
 from optimizer.model.build import build_model
 from optimizer.model.scenario import Scenario
 from solvers import get_backend
 from solvers.base import SolveOptions
+from solvers.model import ArrayModel
 
 
 def main() -> None:
@@ -43,18 +45,9 @@ def main() -> None:
                     help="SCIP runs, one per limit given (none: SCIP not run)")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    inst = load_instance(a.file)
-    s = Scenario()
-    pm = build_model(inst, s)
-    rule = farmland_rule(inst, pm, s)
-    nc = len(pm.candidates)
-    model = with_presolve(pm.model, rule, pm)
-    duals: list[np.ndarray] = []
-    cut, lp, _, _ = lp_bound(model, rule, SolveOptions(threads=1), time.perf_counter(), 1.0,
-                             lambda _m: None, a.lp_rounds, duals)
+    at = at_lp_duals(a.file, a.lp_rounds)
+    inst, cut, rule, nc, lp, full = at.inst, at.cut, at.rule, at.nc, at.lp, at.duals
     part = partition(cut, rule, nc)
-    full = np.zeros(cut.num_rows)
-    full[:min(len(duals[-1]), cut.num_rows)] = duals[-1][:cut.num_rows]
     pi = signed(cut, part, full[part.coupling])
     d = reduced_plot_costs(cut, part, pi)
     ok = allowed(cut, part)
@@ -79,6 +72,31 @@ def main() -> None:
                                            round(scip, 1), "s": round(time.perf_counter() - t, 1)})
     row["machine"] = f"{platform.machine()}, {platform.python_version()}"
     print(json.dumps(row), flush=True)
+
+
+@dataclass
+class AtLPDuals:
+    """An instance's presolved model after LP cut rounds, and that last LP's row duals."""
+
+    inst: Instance
+    cut: ArrayModel
+    rule: Rule
+    nc: int
+    lp: float  # the LP bound
+    duals: np.ndarray  # per row of `cut` (0 on the last round's cuts)
+
+
+def at_lp_duals(file: str, rounds: int) -> AtLPDuals:
+    inst = load_instance(file)
+    s = Scenario()
+    pm = build_model(inst, s)
+    rule = farmland_rule(inst, pm, s)
+    duals: list[np.ndarray] = []
+    cut, lp, _, _ = lp_bound(with_presolve(pm.model, rule, pm), rule, SolveOptions(threads=1),
+                             time.perf_counter(), 1.0, lambda _m: None, rounds, duals)
+    full = np.zeros(cut.num_rows)
+    full[:min(len(duals[-1]), cut.num_rows)] = duals[-1][:cut.num_rows]
+    return AtLPDuals(inst, cut, rule, len(pm.candidates), lp, full)
 
 
 def _lp_value(p: PricingProblem) -> float:

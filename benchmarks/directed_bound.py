@@ -67,7 +67,7 @@ def main() -> None:
                 "history": [round(h, 1) for h in history]})
     for limit in a.scip_seconds:
         t = time.perf_counter()
-        scip, _, _ = pricing_scip(p, limit)
+        scip = pricing_scip(p, limit).bound
         row.setdefault("scip", []).append({"limit": limit, "bound": None if scip is None else
                                            round(scip, 1), "s": round(time.perf_counter() - t, 1)})
     row["machine"] = f"{platform.machine()}, {platform.python_version()}"

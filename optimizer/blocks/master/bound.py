@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +53,7 @@ from optimizer.blocks.search import _row_generation
 from solvers import get_backend
 from solvers.base import SolveOptions
 from solvers.model import ArrayModel
+from solvers.result import Result
 
 SUB_LIMIT = 10.0  # seconds per cluster pricing problem at most
 DEEP_FROM = 2_000  # plots: a larger cluster's pricing problem goes to `solve_pricing_bc`, with
@@ -74,6 +76,17 @@ class PricingProblem:
     cols: np.ndarray  # full-model column of each sub-model column
     warm: np.ndarray | None
     time_limit: float
+
+
+class Priced(NamedTuple):
+    """What a pricing solver returns: a proven lower bound (None: none), a rule-abiding solution
+    (sub-model columns; None: none), whether that is optimal, and a directed LP point (giant
+    clusters: a guide for the neighbourhoods) or None."""
+
+    bound: float | None
+    x: np.ndarray | None
+    done: bool
+    point: np.ndarray | None = None
 
 
 @dataclass
@@ -171,35 +184,36 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
     columns: list[tuple[np.ndarray, np.ndarray]] = []
     points: list[tuple[np.ndarray, np.ndarray]] = []
     todo = np.flatnonzero(~exact)
-    # most room per plot first: the cluster problems grow harder with their size
-    room = (np.where(valid, greedy, np.inf) - lb) / (np.bincount(part.comp, minlength=k) + 10)
-    todo = todo[np.argsort(-room[todo], kind="stable")]
     sizes = np.bincount(part.comp, minlength=k)
+    # most room per plot first: the cluster problems grow harder with their size
+    room = (np.where(valid, greedy, np.inf) - lb) / (sizes + 10)
+    todo = todo[np.argsort(-room[todo], kind="stable")]
+    scip = find_spec("pyscipopt") is not None
     deep = np.zeros(k, bool)
-    if deep_limit is not None and deep_limit >= 1.0 and find_spec("pyscipopt") is not None:
+    if deep_limit is not None and deep_limit >= 1.0 and scip:
         deep[sizes > DEEP_FROM] = True  # (less than a second: row generation, as without SCIP)
     big, todo = todo[deep[todo]], todo[~deep[todo]]
     big = big[np.argsort(-sizes[big], kind="stable")]  # the largest first
     workers = 1 if runner is None else runner.workers
     counts = {"solved": 0, "deep": 0}
 
-    def solve(clusters: np.ndarray, limit: float, fn: Callable[[PricingProblem], tuple],
+    def solve(clusters: np.ndarray, limit: float, fn: Callable[[PricingProblem], Priced],
               kind: str) -> None:
         probs = [pricing_problem(model, rule, part, d, int(c), act, bool(valid[c]), limit)
                  for c in clusters]
         found = runner.map(probs, fn) if runner is not None else [fn(p) for p in probs]
         take(probs, found, kind)
 
-    def take(probs: list[PricingProblem], found: list, kind: str) -> None:
-        for p, (bnd, x, done, *guide) in zip(probs, found, strict=True):
+    def take(probs: list[PricingProblem], found: list[Priced], kind: str) -> None:
+        for p, got in zip(probs, found, strict=True):
             counts[kind] += 1
-            if guide and guide[0] is not None:
-                points.append((p.cols, guide[0]))
-            if bnd is not None:
-                lb[p.cluster] = max(lb[p.cluster], bnd)
-            exact[p.cluster] = done
-            if x is not None:
-                columns.append((p.cols, x))
+            if got.point is not None:
+                points.append((p.cols, got.point))
+            if got.bound is not None:
+                lb[p.cluster] = max(lb[p.cluster], got.bound)
+            exact[p.cluster] = got.done
+            if got.x is not None:
+                columns.append((p.cols, got.x))
 
     # the giant clusters by branch-and-cut: on a pool with a worker to spare, alongside the
     # row-generation pass (one worker each); else after it
@@ -213,8 +227,7 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
         if left is not None and left < 0.5:
             break
         solve(todo[at:at + width], SUB_LIMIT if left is None else max(0.5, min(SUB_LIMIT, left)),
-              solve_pricing_bb if find_spec("pyscipopt") is not None else solve_pricing,
-              "solved")
+              solve_pricing_bb if scip else solve_pricing, "solved")
     take([p for p, _ in aside], [result() for _, result in aside], "deep")
     t_deep = time.perf_counter()
     for at in range(0, 0 if aside else len(big), workers):  # each its share of the time
@@ -246,24 +259,27 @@ def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarra
     return PricingProblem(c, sub, _sub_rule(rule, cols, model.num_cols), cols, warm, limit)
 
 
-def solve_pricing(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
-    """Row generation on one cluster's pricing problem: (proven lower bound or None, a
-    rule-abiding solution or None, solved to optimality). Runs in a worker process."""
+def solve_pricing(p: PricingProblem) -> Priced:
+    """Row generation on one cluster's pricing problem (bound valid at any stop). Runs in a
+    worker process."""
     t0 = time.perf_counter()
     opts = SolveOptions(time_limit=p.time_limit, mip_gap=1e-6, threads=1)
 
     repaired = restriction_repair(p.rule, t0 + p.time_limit)
     out = _row_generation(p.model, p.rule, get_backend("highs"), opts, t0, p.warm,
                           lambda _m: None, repaired)
-    res = out.result
+    return _priced(p, out.result)
+
+
+def _priced(p: PricingProblem, res: Result) -> Priced:
+    """A solver's result as Priced: its solution only where it abides by the rule."""
     x = res.x[:p.model.num_cols] if res.has_solution and res.x is not None else None
     if x is not None and not p.rule.admissible(x):
         x = None
-    done = res.termination.value == "optimal" and x is not None
-    return res.bound, x, done
+    return Priced(res.bound, x, res.termination.value == "optimal" and x is not None)
 
 
-def solve_pricing_bb(p: PricingProblem) -> tuple[float | None, np.ndarray | None, bool]:
+def solve_pricing_bb(p: PricingProblem) -> Priced:
     """SCIP branch-and-cut on one cluster's pricing problem within its time: the pass's solver
     where SCIP is installed (chaoyang_c50000, its 254 clusters below the giant one: all exact
     after a 62-s pass, where row generation left 13 open after 90 s, 2,139 lower in all;
@@ -271,33 +287,27 @@ def solve_pricing_bb(p: PricingProblem) -> tuple[float | None, np.ndarray | None
     return pricing_scip(p, p.time_limit)
 
 
-def solve_pricing_bc(p: PricingProblem
-                     ) -> tuple[float | None, np.ndarray | None, bool, np.ndarray | None]:
+def solve_pricing_bc(p: PricingProblem) -> Priced:
     """One large cluster's pricing problem: LP rounds on its directed (arborescence) extension
     (`directed.directed_bound`: the stronger bound) until they stall or DIRECTED_SHARE of the
     time is out, then SCIP branch-and-cut for what is left (`pricing_scip`); the better bound.
-    As `solve_pricing`, plus the directed LP point (the sub-model's columns) or None."""
+    With the directed LP point (the sub-model's columns) where a round was solved."""
     t0 = time.perf_counter()
     directed, _, point = directed_bound(p.model, p.rule, DIRECTED_SHARE * p.time_limit)
     left = p.time_limit - (time.perf_counter() - t0)
     if left < 0.5:
-        return directed, None, False, point
-    bnd, x, done = pricing_scip(p, left)
-    bounds = [b for b in (bnd, directed) if b is not None]
-    return (max(bounds) if bounds else None), x, done, point
+        return Priced(directed, None, False, point)
+    scip = pricing_scip(p, left)
+    bounds = [b for b in (scip.bound, directed) if b is not None]
+    return Priced(max(bounds) if bounds else None, scip.x, scip.done, point)
 
 
-def pricing_scip(p: PricingProblem, time_limit: float
-                 ) -> tuple[float | None, np.ndarray | None, bool]:
+def pricing_scip(p: PricingProblem, time_limit: float) -> Priced:
     """SCIP branch-and-cut (the separator's rows as lazy constraints and cuts) on a pricing
     problem: a bound valid at any stop, a rule-abiding solution; as `solve_pricing`."""
     opts = SolveOptions(time_limit=time_limit, mip_gap=1e-6, threads=1)
-    res = get_backend("scip").solve(p.model, opts, warm_start=p.warm,
-                                    separator=CombinedSeparator(p.rule, fractional=True))
-    x = res.x[:p.model.num_cols] if res.has_solution and res.x is not None else None
-    if x is not None and not p.rule.admissible(x):
-        x = None
-    return res.bound, x, res.termination.value == "optimal" and x is not None
+    return _priced(p, get_backend("scip").solve(
+        p.model, opts, warm_start=p.warm, separator=CombinedSeparator(p.rule, fractional=True)))
 
 
 def decomposition_bound(model: ArrayModel, rule: Rule, nc: int, pi: np.ndarray,

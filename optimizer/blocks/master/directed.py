@@ -107,12 +107,12 @@ class Arborescence:
         support = sp.csr_matrix((np.ones(int(on.sum())), (self.tail[on], self.head[on])),
                                 shape=(self.n, self.n))
         rows = []
+        order = np.argsort(x, kind="stable")  # the last write per label wins: its max x
         for kind in ("weak", "strong"):
             k, lab = connected_components(support, directed=True, connection=kind)
             cross = lab[self.tail] != lab[self.head]
             inflow = np.bincount(lab[self.head[cross]], f[cross], k)
             best = np.full(k, -1)
-            order = np.argsort(x, kind="stable")  # the last write per label wins: its max x
             best[lab[order]] = order
             slack = x[best] - inflow - np.bincount(lab, r, k)
             bad = np.flatnonzero(slack > VIOLATION)

@@ -218,8 +218,8 @@ def test_lns_with_tiny_regions_reaches_the_brute_force_optimum(monkeypatch) -> N
         seen["frozen"] += sum(len(a) - len(b) for a, b in zip(groups, out, strict=True))
         return out
 
-    def checked(model, rule, x, groups, *args):
-        subs = made(model, rule, x, groups, *args)
+    def checked(model, rule, x, groups, *args, **kw):
+        subs = made(model, rule, x, groups, *args, **kw)
         for sub in subs:
             found, _ = solve_sub(sub)
             if found is not None:
@@ -336,8 +336,14 @@ def test_near_lp_neighbourhood_skipped_once_the_bound_proves_the_plan(monkeypatc
     calls: list[list] = []
     improve, near = decompose._improve, decompose._near_lp
 
+    inside = [False]  # the near-LP passes within the region phase (at its start) don't count
+
     def improving(model, rule, x, x_lp, nc, opts, t0, bound, *rest):  # type: ignore[no-untyped-def]
-        y = improve(model, rule, x, x_lp, nc, opts, t0, bound, *rest)
+        inside[0] = True
+        try:
+            y = improve(model, rule, x, x_lp, nc, opts, t0, bound, *rest)
+        finally:
+            inside[0] = False
         gap = relative_gap(model.objective_value(y), bound)
         calls.append([gap is not None and gap <= opts.mip_gap])
         return y
@@ -346,7 +352,7 @@ def test_near_lp_neighbourhood_skipped_once_the_bound_proves_the_plan(monkeypatc
         rounds = args[9]
         before = len(rounds)
         y = near(*args)
-        if len(rounds) > before:  # its neighbourhood was solved
+        if len(rounds) > before and not inside[0]:  # its neighbourhood was solved
             calls[-1].append("near")
         return y
 
@@ -388,3 +394,46 @@ def test_the_neighbourhoods_stop_at_the_share_they_are_given(monkeypatch) -> Non
             improved += model.objective_value(z) < model.objective_value(x) - 1e-6
             checked += 1
     assert checked >= 5 and improved >= 2, (checked, improved)
+
+
+def test_near_lp_passes_open_the_region_phase_and_keep_to_its_share(monkeypatch) -> None:
+    """`_improve(..., near=[(point, name)])` on the giant-cluster path: the near-LP
+    neighbourhood at that point runs first (before any region round), once per NEAR_LP_EVERY
+    seconds (here longer than the phase: once), within what is left of the phase's share; the
+    plan abides by the rule, keeps every row and is never worse; without `near`, none runs."""
+    from optimizer.blocks.neighbourhood import Runner
+    from solvers.base import SolveOptions
+
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 2)
+    monkeypatch.setattr(decompose, "NEAR_LP_EVERY", 1e9)
+    limits: list[float] = []
+    subs = decompose.sub_problems
+
+    def recording(model, rule, x, groups, n, time_limit, *rest, **kw):  # type: ignore[no-untyped-def]
+        limits.append(time_limit)
+        return subs(model, rule, x, groups, n, time_limit, *rest, **kw)
+
+    monkeypatch.setattr(decompose, "sub_problems", recording)
+    checked = 0
+    with Runner(1) as runner:
+        for seed, model, rule, nc, x, lp_x, _best in worst_plans_with_lp(range(20)):
+            opts = SolveOptions(time_limit=4.0)
+            rounds: list[dict] = []
+            t0 = time.perf_counter()
+            y = decompose._improve(model, rule, x, lp_x, nc, opts, t0, -np.inf, runner, rounds,
+                                   lambda _m: None, 1.0, [(lp_x, "the LP point")])
+            phases = [r["phase"] for r in rounds]
+            assert phases.count("near_lp") == 1 and phases[0] == "near_lp", (seed, phases)
+            assert rounds[0]["point"] == "the LP point"
+            assert rule.admissible(y) and nx_admissible(rule, y), seed
+            assert model.max_violation(y) <= 1e-6, seed
+            assert model.objective_value(y) <= model.objective_value(x) + 1e-9, seed
+            share = decompose.LNS_REGION_SHARE * opts.time_limit  # the phase's end
+            assert limits[0] <= share + 1e-9, (seed, limits)
+            limits.clear()
+            rounds = []
+            decompose._improve(model, rule, x, lp_x, nc, opts, time.perf_counter(), -np.inf,
+                               runner, rounds, lambda _m: None, 1.0)
+            assert all(r["phase"] == "lns" for r in rounds), seed
+            checked += 1
+    assert checked >= 5, checked

@@ -110,6 +110,9 @@ SPLIT_FROM = 2_000  # plots: a larger cluster is cut into regions (a smaller one
 # on daxing_c10000, clusters of ~1,000 plots whole ended 0.08% better than cut, measured)
 SUB_LIMIT = 10.0  # seconds per neighbourhood solve at most
 NEAR_LP_LIMIT = 30.0  # seconds for the neighbourhood of the plots where plan and LP point differ
+# at most (the restriction alone: on chaoyang_c50000 at 540 s it found its 3,508 in <= 6 s, and
+# 30 or 60 s, with row generation after it, found not one more; measured)
+NEAR_LP_EVERY = 60.0  # seconds of region neighbourhoods between near-LP passes at the guide
 STALL_ROUNDS = 3  # without a time limit: stop the neighbourhoods after this many idle passes
 
 
@@ -222,7 +225,7 @@ def solve_decomposed(inst: Instance, pm: PlanModel, s: Scenario, backend_name: s
         guide = _guide(x_lp, lag)
         if x is not None:
             x = _improve(cut_model, rule, x, guide, nc, opts, t0, bound, runner, rounds, say,
-                         NEAR_LP_AT)
+                         NEAR_LP_AT, _points(guide, x_lp)[:1] if _giant(rule) else None)
         if x is not None and _giant(rule):
             for point, label in _points(guide, x_lp):
                 x = _near_lp(cut_model, rule, x, point, nc, opts, t0, bound, runner, rounds,
@@ -424,11 +427,13 @@ def _repaired_lp(inst: Instance, pm: PlanModel, rule: Rule, model: ArrayModel,
 
 def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | None, nc: int,
              opts: SolveOptions, t0: float, bound: float, runner: Runner, rounds: list[dict],
-             say: Callable[[str], None], until: float = 1.0) -> np.ndarray:
+             say: Callable[[str], None], until: float = 1.0,
+             near: list[tuple[np.ndarray, str]] | None = None) -> np.ndarray:
     """Fix-and-optimise over groups of clusters, and regions of clusters larger than SPLIT_FROM
     (`region_units`, cut free by `free_regions`), until LNS_SHARE of the time is used (or the
     phase's other share, at most `until`; without a time limit, until STALL_ROUNDS passes improve
-    nothing)."""
+    nothing); with `near` (a point and its name), a near-LP neighbourhood there first and every
+    NEAR_LP_EVERY seconds (the regions move the plan, and the pass finds more again)."""
     graph = rule.parts[0].graph  # the farmland part spans every candidate
     live = (model.col_upper[:nc] > model.col_lower[:nc]) | (
         model.col_upper[nc:2 * nc] > model.col_lower[nc:2 * nc])
@@ -438,7 +443,7 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
     # a giant cluster's regions: the restriction alone per neighbourhood, so many more of them
     # fit (each 1-3 s instead of SUB_LIMIT); whole clusters: row generation polishes after it
     polish, deep = not _giant(rule), _skip_last(rule, rounds)
-    idle, obj = 0, model.objective_value(x)
+    idle, obj, last_near = 0, model.objective_value(x), -np.inf
     while nc and idle < STALL_ROUNDS * max(1, k // max(1, runner.workers)):
         share = min(until, LNS_SHARE if polish else LNS_DEEP_SHARE if deep else LNS_REGION_SHARE)
         left = None if opts.time_limit is None else (
@@ -447,6 +452,12 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
             break
         if (gap := relative_gap(obj, bound)) is not None and gap <= opts.mip_gap:
             break
+        if near and left is not None and time.perf_counter() - last_near >= NEAR_LP_EVERY:
+            point, label = near[0]
+            x = _near_lp(model, rule, x, point, nc, opts, t0, bound, runner, rounds, say,
+                         label, left)
+            obj, last_near = model.objective_value(x), time.perf_counter()
+            continue
         unit = region_units(graph, REGION_PLOTS, rng, SPLIT_FROM)  # big clusters: regions
         units = int(unit.max()) + 1
         seen = np.bincount(unit, visits, units) / np.maximum(np.bincount(unit, None, units), 1)
@@ -478,12 +489,14 @@ def _improve(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray | No
 
 def _near_lp(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray, nc: int,
              opts: SolveOptions, t0: float, bound: float, runner: Runner, rounds: list[dict],
-             say: Callable[[str], None], label: str = "the LP point") -> np.ndarray:
+             say: Callable[[str], None], label: str = "the LP point",
+             within: float | None = None) -> np.ndarray:
     """One neighbourhood of the plots where the plan and the LP point differ, every plot where
     they agree fixed (RINS), solved by the restriction, then row generation: the regions miss
     it, as it is scattered over the whole cluster (chaoyang_c50000 after 400 s of region
     neighbourhoods: 2,453 better in 3.8 s, where the regions gained ~350 per 10 s; a second
-    pass at the same LP point finds nothing; measured); not once `bound` proves the plan."""
+    pass at the same LP point finds nothing; measured); not once `bound` proves the plan; within
+    `within` seconds (and the time limit)."""
     gap = relative_gap(model.objective_value(x), bound)
     if _expired(opts, t0) or (gap is not None and gap <= opts.mip_gap):
         return x
@@ -492,10 +505,9 @@ def _near_lp(model: ArrayModel, rule: Rule, x: np.ndarray, x_lp: np.ndarray, nc:
     free = free_regions(rule, x, [np.flatnonzero(differ)], rule.parts[0].graph.adj, nc)[0]
     if not len(free):
         return x
-    left = _left(opts, t0)
-    limit = NEAR_LP_LIMIT if left is None else min(NEAR_LP_LIMIT, left)
-    sub = sub_problems(model, rule, x, [np.concatenate([free, nc + free])], 2 * nc, limit,
-                       opts.mip_gap, x_lp)[0]
+    left = min(v for v in (_left(opts, t0), within, NEAR_LP_LIMIT) if v is not None)
+    sub = sub_problems(model, rule, x, [np.concatenate([free, nc + free])], 2 * nc, left,
+                       opts.mip_gap, x_lp, polish=False)[0]
     found, _secs = runner.map([sub])[0]
     if found is not None:
         y = x.copy()

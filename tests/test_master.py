@@ -615,14 +615,33 @@ def test_a_giant_clusters_directed_point_guides_the_neighbourhoods(decomposed_fi
         near.append([])
         return lags[-1]
 
+    # the near-LP passes inside the region phase, and `_priced`'s search on the Lagrangian
+    # problem (a model of its own), are not the passes at the end that this test follows
+    inside, pricing = [0], [False]
+    priced = decompose._priced
+
     def improving(model, rule, x, point, *rest):  # type: ignore[no-untyped-def]
-        improves.append(point.copy())
-        return improve(model, rule, x, point, *rest)
+        if not pricing[0]:
+            improves.append(point.copy())
+        inside[0] += 1
+        try:
+            return improve(model, rule, x, point, *rest)
+        finally:
+            inside[0] -= 1
 
     def guided(model, rule, x, point, *rest):  # type: ignore[no-untyped-def]
-        near[-1].append((point.copy(), rest[-1]))
+        if not inside[0]:
+            near[-1].append((point.copy(), rest[-1]))
         return nearing(model, rule, x, point, *rest)
 
+    def pricing_search(*args):  # type: ignore[no-untyped-def]
+        pricing[0] = True
+        try:
+            return priced(*args)
+        finally:
+            pricing[0] = False
+
+    monkeypatch.setattr(decompose, "_priced", pricing_search)
     monkeypatch.setattr(decompose, "decomposition_bound", bounding)
     monkeypatch.setattr(decompose, "_improve", improving)
     monkeypatch.setattr(decompose, "_near_lp", guided)

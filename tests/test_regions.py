@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import networkx as nx
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 import optimizer.blocks.decompose as decompose
@@ -436,4 +437,83 @@ def test_near_lp_passes_open_the_region_phase_and_keep_to_its_share(monkeypatch)
                                runner, rounds, lambda _m: None, 1.0)
             assert all(r["phase"] == "lns" for r in rounds), seed
             checked += 1
+    assert checked >= 5, checked
+
+
+def test_priced_search_gives_a_rule_abiding_plan_that_keeps_every_row_and_never_beats_enumeration(
+        monkeypatch) -> None:
+    """`_priced` (every cluster of more than 1 plot a giant one here): from the worst enumerated
+    plan, the giant clusters' Lagrangian problem searched and its solution put to the master;
+    the plan abides by the rule (networkx), keeps every row, is never worse than the start nor
+    better than the enumerated optimum, and improves on several cases."""
+    from optimizer.blocks.master.bound import lagrangian_bound
+    from optimizer.blocks.master.partition import partition
+    from optimizer.blocks.neighbourhood import Runner
+    from optimizer.blocks.search import _lp
+    from solvers import get_backend
+    from solvers.base import SolveOptions
+
+    monkeypatch.setattr(decompose, "SPLIT_FROM", 1)
+    checked = improved = 0
+    with Runner(1) as runner:
+        for seed, model, rule, nc, x, _lp_x, best in worst_plans_with_lp(range(30)):
+            lp = get_backend("highs").solve(_lp(model), SolveOptions())
+            part = partition(model, rule, nc)
+            lag = lagrangian_bound(model, rule, part, lp.row_dual[part.coupling], time_limit=None)
+            rounds: list[dict] = []
+            opts = SolveOptions(time_limit=2.0)
+            y = decompose._priced(model, rule, nc, x, lag, [lp.row_dual], opts,
+                                  time.perf_counter(), -np.inf, runner, rounds, lambda _m: None)
+            assert [r["phase"] for r in rounds] == ["priced"], seed
+            assert rule.admissible(y) and nx_admissible(rule, y), seed
+            assert model.max_violation(y) <= 1e-6, seed
+            obj, start = model.objective_value(y), model.objective_value(x)
+            tol = 1e-6 * max(1.0, abs(best))
+            assert best - tol <= obj <= start + tol, (seed, best, obj, start)
+            improved += obj < start - tol
+            checked += 1
+    assert checked >= 5 and improved >= 2, (checked, improved)
+
+
+def test_clusters_problem_is_the_lagrangian_problem_of_those_clusters() -> None:
+    """`clusters_problem` on all clusters at once, for every enumerated plan: the plan's part
+    keeps its rows and abides by its rule exactly when the plan abides by the whole rule, and
+    costs what the plan's plot columns cost under π (c x - π A x, computed here directly)."""
+    from optimizer.blocks.master.bound import clusters_problem, signed
+    from optimizer.blocks.master.partition import partition
+    from optimizer.blocks.rule import with_presolve
+    from optimizer.blocks.search import _full_x, _lp
+    from solvers import get_backend
+    from solvers.base import SolveOptions
+    from tests.random_instances import all_plans, plan_values, random_case, without_coupling_extras
+
+    checked = 0
+    for seed in range(12):
+        case = random_case(seed)
+        case.scenario.contiguity.enabled = True
+        s, pm, rule = without_coupling_extras(case.inst, case.scenario)
+        model = with_presolve(pm.model, rule, pm)
+        nc = len(pm.candidates)
+        part = partition(model, rule, nc)
+        lp = get_backend("highs").solve(_lp(model), SolveOptions())
+        if not lp.has_solution:
+            continue
+        pi = lp.row_dual[part.coupling]
+        sub, sub_rule, cols = clusters_problem(model, rule, part, pi, np.arange(part.k))
+        assert np.array_equal(cols, np.arange(2 * nc))
+        p = signed(model, part, pi)
+        A = model.A.tocsr()[part.coupling][:, cols]
+        plans = all_plans(case.inst)
+        allowed, _values = plan_values(case.inst, s, plans)
+        for k, plan in enumerate(plans):
+            x = _full_x(model, pm, plan)
+            if x is None:
+                continue
+            xc = x[cols]
+            assert sub_rule.admissible(xc) == nx_admissible(rule, x), seed
+            if allowed[k]:
+                assert sub.max_violation(xc) <= 1e-6, seed
+            assert sub.objective_value(xc) == pytest.approx(
+                model.c[cols] @ xc - p @ (A @ xc), abs=1e-6), seed
+        checked += 1
     assert checked >= 5, checked

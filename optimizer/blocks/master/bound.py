@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from typing import NamedTuple
 
@@ -257,6 +257,26 @@ def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarra
     if valid:
         warm = np.concatenate([act[plots] == 1, act[plots] == 2]).astype(float)
     return PricingProblem(c, sub, _sub_rule(rule, cols, model.num_cols), cols, warm, limit)
+
+
+def clusters_problem(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndarray,
+                     clusters: np.ndarray) -> tuple[ArrayModel, Rule, np.ndarray]:
+    """The Lagrangian problem of several clusters at once under π (sign-corrected here): their
+    plot columns at their reduced costs, their local rows, the rule on their plots (numbered
+    within it); and the full-model column of each of its columns. Any of its rule-abiding
+    solutions that keep its rows is a master column for those clusters."""
+    d = reduced_plot_costs(model, part, signed(model, part, pi))
+    plots = np.flatnonzero(np.isin(part.comp, clusters))
+    cols = np.concatenate([plots, part.nc + plots])
+    rows = part.local[np.isin(part.local_cluster, clusters)]
+    sub = ArrayModel(c=np.concatenate([d[plots, 1], d[plots, 2]]),
+                     A=sp.csr_matrix(model.A.tocsr()[rows][:, cols]),
+                     row_lower=model.row_lower[rows], row_upper=model.row_upper[rows],
+                     col_lower=model.col_lower[cols], col_upper=model.col_upper[cols],
+                     integrality=model.integrality[cols])
+    rule = _sub_rule(rule, cols, model.num_cols)
+    local = Rule([replace(q, plots=np.searchsorted(plots, q.plots)) for q in rule.parts])
+    return sub, local, cols
 
 
 def solve_pricing(p: PricingProblem) -> Priced:

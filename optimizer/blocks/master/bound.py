@@ -243,16 +243,7 @@ def lagrangian_bound(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
 
 def pricing_problem(model: ArrayModel, rule: Rule, part: Partition, d: np.ndarray, c: int,
                     act: np.ndarray, valid: bool, limit: float) -> PricingProblem:
-    nc = part.nc
-    plots = np.flatnonzero(part.comp == c)
-    cols = np.concatenate([plots, nc + plots])
-    sel = part.local_cluster == c
-    rows = part.local[sel]
-    A = model.A.tocsr()[rows][:, cols]
-    sub = ArrayModel(c=np.concatenate([d[plots, 1], d[plots, 2]]), A=sp.csr_matrix(A),
-                     row_lower=model.row_lower[rows], row_upper=model.row_upper[rows],
-                     col_lower=model.col_lower[cols], col_upper=model.col_upper[cols],
-                     integrality=model.integrality[cols])
+    plots, sub, cols = _clusters_model(model, part, d, np.array([c]))
     warm = None
     if valid:
         warm = np.concatenate([act[plots] == 1, act[plots] == 2]).astype(float)
@@ -266,6 +257,16 @@ def clusters_problem(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
     within it); and the full-model column of each of its columns. Any of its rule-abiding
     solutions that keep its rows is a master column for those clusters."""
     d = reduced_plot_costs(model, part, signed(model, part, pi))
+    plots, sub, cols = _clusters_model(model, part, d, clusters)
+    rule = _sub_rule(rule, cols, model.num_cols)
+    local = Rule([replace(q, plots=np.searchsorted(plots, q.plots)) for q in rule.parts])
+    return sub, local, cols
+
+
+def _clusters_model(model: ArrayModel, part: Partition, d: np.ndarray, clusters: np.ndarray
+                    ) -> tuple[np.ndarray, ArrayModel, np.ndarray]:
+    """(the clusters' plots, their model: plot columns at the reduced costs `d`, their local
+    rows; the full-model column of each of its columns)."""
     plots = np.flatnonzero(np.isin(part.comp, clusters))
     cols = np.concatenate([plots, part.nc + plots])
     rows = part.local[np.isin(part.local_cluster, clusters)]
@@ -274,9 +275,7 @@ def clusters_problem(model: ArrayModel, rule: Rule, part: Partition, pi: np.ndar
                      row_lower=model.row_lower[rows], row_upper=model.row_upper[rows],
                      col_lower=model.col_lower[cols], col_upper=model.col_upper[cols],
                      integrality=model.integrality[cols])
-    rule = _sub_rule(rule, cols, model.num_cols)
-    local = Rule([replace(q, plots=np.searchsorted(plots, q.plots)) for q in rule.parts])
-    return sub, local, cols
+    return plots, sub, cols
 
 
 def solve_pricing(p: PricingProblem) -> Priced:
